@@ -1,0 +1,239 @@
+"""The ``skelreid`` command line.
+
+Errors caused by input (files, options) print one line and exit with status 2.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .errors import SkelreidError
+
+
+def _add_run_options(ap: argparse.ArgumentParser) -> None:
+    g = ap.add_argument_group("data")
+    g.add_argument("--dataset", default="synthetic", help="dataset preset (default: synthetic)")
+    g.add_argument("--root", help="raw data folder (KGBD: the Data/ folder)")
+    g.add_argument("--cache", help="parsed-data cache folder (default: ~/.cache/skelreid)")
+    g.add_argument("--length", type=int, help="window length f (paper: 4, 6, 8, 10)")
+    g.add_argument("--protocol", choices=["legacy", "probe_gallery"], help="evaluation protocol")
+    g.add_argument("--split-seed", type=int, help="seed of the walk split")
+    g.add_argument("--persons", type=int, help="use only the first N persons (quick runs)")
+    g = ap.add_argument_group("encoder (reference options)")
+    g.add_argument("--method", choices=["cage", "age"], help="cage (contrastive, default) or age")
+    g.add_argument("--model", choices=["rev_rec", "prediction", "sorting", "rev_rec_plus"], help="pretext task")
+    g.add_argument("--attention", choices=["LA", "BA"], help="locality-aware (LA) or basic (BA) attention")
+    g.add_argument("--t", type=float, dest="temperature", help="contrastive temperature (preset default)")
+    g.add_argument("--epochs", type=int, help="encoder epochs (preset default)")
+    g = ap.add_argument_group("recognition network")
+    g.add_argument("--manner", choices=["ap", "sc"], help="RN input: ap (per step) or sc (per window)")
+    g.add_argument("--rn-epochs", type=int, help="RN epochs (preset default)")
+    g.add_argument("--select-on-test", action="store_true",
+                   help="choose the RN epoch on TEST accuracy, as the reference code does (labelled in reports)")
+    g.add_argument("--report-both", action="store_true", help="report validation- and test-selected epochs")
+    g = ap.add_argument_group("run")
+    g.add_argument("--seed", type=int, help="random seed (default 0)")
+    g.add_argument("--device", help="cpu, cuda, cuda:N, or a GPU index like the reference's --gpu")
+    g.add_argument("--reference-quirks", action="store_true",
+                   help="reproduce the reference code's accidental behaviour (for comparisons only)")
+    g.add_argument("--config", help="a YAML file of overrides (same sections as the presets)")
+    g.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override any option, e.g. --set encoder.hidden=128 (repeatable)")
+    g.add_argument("--out", help="run folder (default: runs/<dataset>_<method>_<model>_...)")
+    g.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def _config_from_args(args: argparse.Namespace):
+    from .config import build_config, load_yaml_file, parse_set
+
+    named = {
+        "data": {"root": args.root, "cache": args.cache, "length": args.length, "protocol": args.protocol,
+                 "split_seed": args.split_seed, "persons": args.persons},
+        "encoder": {"method": args.method, "model": args.model, "attention": args.attention,
+                    "temperature": args.temperature, "epochs": args.epochs},
+        "rn": {"manner": args.manner, "epochs": args.rn_epochs},
+        "seed": args.seed, "device": args.device,
+    }
+    if args.select_on_test:
+        named["rn"]["select"] = "test"
+    if args.report_both:
+        named["rn"]["report_both"] = True
+    if args.reference_quirks:
+        named["reference_quirks"] = True
+    if args.no_progress:
+        named["progress"] = False
+    clean = {k: ({kk: vv for kk, vv in v.items() if vv is not None} if isinstance(v, dict) else v)
+             for k, v in named.items() if v is not None}
+    overrides = [load_yaml_file(args.config)] if args.config else []
+    overrides += [clean, parse_set(args.set)]
+    return build_config(args.dataset, overrides)
+
+
+def _default_out(cfg) -> Path:
+    e = cfg.encoder
+    name = f"{cfg.data.dataset}_{e.method}_{e.model}_{e.attention}_f{cfg.data.length}_seed{cfg.seed}_{cfg.data.protocol}"
+    return Path("runs") / name
+
+
+def cmd_train(args: argparse.Namespace, stages: tuple[str, ...] | None = None) -> int:
+    from .pipeline import STAGES, TRAIN_FLAG, run
+    from .reports.results import print_summary
+
+    cfg = _config_from_args(args)
+    if stages is None:
+        stages = STAGES
+        if args.train_flag is not None:
+            stages = TRAIN_FLAG[args.train_flag]
+        if args.stages:
+            stages = tuple(s.strip() for s in args.stages.split(",") if s.strip())
+    out = Path(args.out) if args.out else _default_out(cfg)
+    result = run(cfg, out, stages)
+    print(print_summary(result))
+    print(f"run folder: {out}  (results.md, results.json, plots/)")
+    return 0
+
+
+def cmd_train_encoder(args: argparse.Namespace) -> int:
+    from .pipeline import prepare, run_encoders
+    from .device import resolve_device
+    from .io import write_json
+
+    cfg = _config_from_args(args)
+    out = Path(args.out) if args.out else _default_out(cfg)
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "config.json", cfg.to_dict())
+    p = prepare(cfg, out / "split.json")
+    info = run_encoders(cfg, p, out, resolve_device(cfg.device))
+    for tag, i in info.items():
+        f = i["final"]
+        print(f"{tag}: {i['windows']} windows, {i['seconds']:.1f} s; final epoch: reconstruction "
+              f"{f.get('reconstruction', 0):.4g}, attention {f.get('attention', 0):.4g}, "
+              f"contrastive {f.get('contrastive', 0):.4g}")
+    print(f"encoders saved in {out / 'encoders'}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .pipeline import evaluate_run
+    from .reports.results import print_summary
+
+    result = evaluate_run(args.run_dir, device=args.device, progress=not args.no_progress)
+    print(print_summary(result))
+    print(f"reports rewritten in {args.run_dir}")
+    return 0
+
+
+def cmd_prepare(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from .config import build_config, parse_set
+    from .data.datasets import default_cache_dir
+    from .io import save_npz
+    from .pipeline import prepare
+
+    ov = {"data": {k: v for k, v in {"root": args.root, "cache": args.cache, "length": args.length,
+                                     "clip": args.clip, "protocol": args.protocol,
+                                     "split_seed": args.split_seed}.items() if v is not None}}
+    cfg = build_config(args.dataset, [ov, parse_set(args.set)])
+    cfg.progress = not args.no_progress
+    d = cfg.data
+    out = Path(args.out) if args.out else default_cache_dir() / d.dataset.lower() / "prepared"
+    tag = f"f{d.length}_clip{d.clip}_{d.normalise}"
+    p = prepare(cfg, out / f"split_{d.protocol}_seed{d.split_seed}.json")
+    w = p.windows
+    save_npz(out / f"windows_{tag}.npz", data=w.data, label=w.label, walk=w.walk, position=w.position,
+             persons=np.array(w.persons), walks=np.array(w.walks))
+    s = p.summary
+    print(f"{d.dataset}: {s['persons']} persons, {s['walks']} walks, {s['frames']} frames, "
+          f"{s['windows']} windows of {d.length} frames (clip {d.clip})")
+    for name in p.manifest["splits"]:
+        print(f"  {name:<8} {s['walks_per_split'][name]:>5} walks {s['windows_per_split'][name]:>7} windows")
+    print(f"wrote {out / f'windows_{tag}.npz'} and {out / f'split_{d.protocol}_seed{d.split_seed}.json'}")
+    return 0
+
+
+def cmd_model_size(args: argparse.Namespace) -> int:
+    from .models.size import format_model_size, model_size
+
+    d = model_size(num_joints=args.joints, length=args.length, hidden=args.hidden,
+                   contrastive=args.method == "cage", num_models=3 if args.model == "rev_rec_plus" else 1)
+    print(format_model_size(d))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    argv = ["train", "--dataset", "synthetic", "--out", args.out, "--report-both"]
+    if args.no_progress:
+        argv.append("--no-progress")
+    print("skelreid demo: CAGE (Rev. Rec., LA) on the embedded synthetic walkers, then the recognition network.")
+    return main(argv)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    ap = argparse.ArgumentParser(prog="skelreid", description=__doc__.splitlines()[0] if __doc__ else None)
+    ap.add_argument("--version", action="version", version=f"skelreid {__version__}")
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="the whole pipeline: encoders -> features -> RN -> evaluation -> reports")
+    _add_run_options(p)
+    p.add_argument("--train_flag", "--train-flag", type=int, choices=[0, 1, 2],
+                   help="reference-style stages: 1 all, 0 RN + evaluation on existing encoders, 2 evaluation only")
+    p.add_argument("--stages", help="comma-separated subset of encoder,rn,evaluate")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("train-encoder", help="train only the self-supervised encoders")
+    _add_run_options(p)
+    p.set_defaults(func=cmd_train_encoder)
+
+    p = sub.add_parser("evaluate", help="re-print and re-plot a finished run from its saved weights")
+    p.add_argument("run_dir")
+    p.add_argument("--device")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("prepare", help="read a raw dataset, write windows and split manifests to a cache folder")
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--root")
+    p.add_argument("--cache")
+    p.add_argument("--length", type=int)
+    p.add_argument("--clip", type=int)
+    p.add_argument("--protocol", choices=["legacy", "probe_gallery"])
+    p.add_argument("--split-seed", type=int)
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--out", help="output folder (default: <cache>/<dataset>/prepared)")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_prepare)
+
+    p = sub.add_parser("model-size", help="parameters and FLOPs per window, beside the paper's")
+    p.add_argument("--joints", type=int, default=20)
+    p.add_argument("--length", type=int, default=6)
+    p.add_argument("--hidden", type=int, default=256)
+    p.add_argument("--method", choices=["cage", "age"], default="cage")
+    p.add_argument("--model", choices=["rev_rec", "rev_rec_plus"], default="rev_rec")
+    p.set_defaults(func=cmd_model_size)
+
+    p = sub.add_parser("demo", help="the whole pipeline on the embedded synthetic walkers (about a minute)")
+    p.add_argument("--out", default="runs/demo")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_demo)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except SkelreidError as exc:
+        print(f"skelreid: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("skelreid: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,247 @@
+"""Run configuration: dataclasses, YAML presets, command-line overrides.
+
+A run's configuration is built in three layers, later ones winning:
+1. the dataclass defaults below (the paper's settings for the CAGE method);
+2. the dataset preset ``skelreid/presets/<name>.yaml`` (and its ``age:`` section
+   when ``encoder.method`` is ``age``);
+3. command-line options and ``--set section.key=value`` overrides.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import asdict, dataclass, field, fields
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import ConfigError
+
+
+@dataclass
+class DataConfig:
+    dataset: str = "synthetic"
+    root: str | None = None          # raw data folder (e.g. KGBD Data/)
+    cache: str | None = None         # parsed-data cache folder (default: ~/.cache/skelreid)
+    length: int = 6                  # window length f
+    clip: int = 10                   # frames dropped at each end of a walk
+    normalise: str = "none"          # none | root (joint-0 relative)
+    protocol: str = "legacy"         # legacy | probe_gallery
+    split_seed: int = 0
+    test_walks: int = 1              # legacy protocol
+    val_walks: int = 1               # legacy protocol: walks per person held out for RN selection
+    gallery_walks: int = 2           # probe/gallery protocol
+    probe_walks: int = 1
+    persons: int | None = None       # use only the first N persons (quick runs)
+    synthetic: dict = field(default_factory=lambda: {"num_persons": 10, "walks_per_person": 4,
+                                                     "frames": [120, 200], "seed": 0, "noise": 0.01})
+
+
+@dataclass
+class EncoderConfig:
+    method: str = "cage"             # cage (contrastive) | age (no contrastive, data shuffled once)
+    model: str = "rev_rec"           # rev_rec | prediction | sorting | rev_rec_plus
+    attention: str = "LA"            # LA | BA
+    hidden: int = 256
+    layers: int = 2
+    epochs: int = 400
+    batch_size: int = 128
+    lr: float = 5e-4
+    grad_clip: float = 5.0           # clip by value
+    l2: float = 0.02
+    temperature: float = 0.1
+    proj_dim: int = 256
+    teacher_forcing: bool = False
+
+
+@dataclass
+class RNConfig:
+    manner: str = "ap"               # ap (f rows of 3*256 per window) | sc (one row of 3*f*256)
+    hidden: int = 256
+    epochs: int = 300
+    batch_size: int = 128
+    lr: float = 5e-4
+    select: str = "val"              # val | test (the reference's, labelled) | last
+    report_both: bool = False        # also report the test-selected epoch beside the honest one
+
+
+@dataclass
+class RetrievalConfig:
+    feature: str = "sc"              # window feature: sc (3*f*256) | ap (mean over steps, 768)
+    pooling: str = "mean"            # mean over a walk's windows | none (per window)
+
+
+@dataclass
+class RunConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    rn: RNConfig = field(default_factory=RNConfig)
+    retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
+    seed: int = 0
+    device: str = "cpu"
+    reference_quirks: bool = False   # reproduce the reference code's accidental behaviour (spec §7)
+    progress: bool = True
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+SECTIONS = {"data": DataConfig, "encoder": EncoderConfig, "rn": RNConfig, "retrieval": RetrievalConfig}
+TOP_LEVEL = {"seed", "device", "reference_quirks", "progress"}
+
+
+def preset_names() -> list[str]:
+    return sorted(p.name[:-5] for p in resources.files("skelreid.presets").iterdir() if p.name.endswith(".yaml"))
+
+
+def load_preset(name: str) -> dict:
+    """The preset for a dataset name (case-insensitive)."""
+    key = name.lower()
+    path = resources.files("skelreid.presets") / f"{key}.yaml"
+    if not path.is_file():
+        raise ConfigError(f"unknown dataset {name!r}; valid names: {', '.join(preset_names())}")
+    return _safe_yaml(path.read_text(encoding="utf-8"), f"preset {key}.yaml")
+
+
+def _safe_yaml(text: str, where: str) -> dict:
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{where}{line}: invalid YAML") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping at the top level")
+    return data
+
+
+def load_yaml_file(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    return _safe_yaml(path.read_text(encoding="utf-8"), str(path))
+
+
+def _coerce(value: Any, current: Any, where: str) -> Any:
+    if isinstance(value, str) and not isinstance(current, str):
+        try:
+            value = yaml.safe_load(value)
+        except yaml.YAMLError:
+            raise ConfigError(f"{where}: cannot parse value {value!r}") from None
+    if current is None or value is None:
+        return value
+    if isinstance(current, bool):
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: expected true/false, got {value!r}")
+        return value
+    if isinstance(current, (int, float)) and not isinstance(current, bool):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        if isinstance(current, int) and isinstance(value, float) and not value.is_integer():
+            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        return type(current)(value)
+    if isinstance(current, str):
+        return str(value)
+    if isinstance(current, (dict, list)) and not isinstance(value, type(current)):
+        raise ConfigError(f"{where}: expected a {type(current).__name__}, got {value!r}")
+    return value
+
+
+def apply(cfg: RunConfig, overrides: dict, where: str = "config") -> RunConfig:
+    """Merge a nested dict of overrides into ``cfg`` (in place), checking every key."""
+    for key, value in overrides.items():
+        if key in SECTIONS:
+            if not isinstance(value, dict):
+                raise ConfigError(f"{where}: section {key!r} must be a mapping")
+            section = getattr(cfg, key)
+            valid = {f.name for f in fields(section)}
+            for k, v in value.items():
+                if k not in valid:
+                    raise ConfigError(f"{where}: unknown option {key}.{k}; valid: {', '.join(sorted(valid))}")
+                cur = getattr(section, k)
+                if isinstance(cur, dict) and isinstance(v, dict):
+                    v = {**cur, **v}
+                setattr(section, k, _coerce(v, cur, f"{where}: {key}.{k}"))
+        elif key in TOP_LEVEL:
+            setattr(cfg, key, _coerce(value, getattr(cfg, key), f"{where}: {key}"))
+        elif key == "age":
+            continue  # method-specific section, applied by build_config
+        else:
+            valid = sorted([*SECTIONS, *TOP_LEVEL])
+            raise ConfigError(f"{where}: unknown option {key!r}; valid: {', '.join(valid)}")
+    return cfg
+
+
+def parse_set(items: list[str]) -> dict:
+    """``["encoder.epochs=3", "seed=1"]`` -> nested dict."""
+    out: dict = {}
+    for item in items:
+        if "=" not in item:
+            raise ConfigError(f"--set expects key=value, got {item!r}")
+        key, value = item.split("=", 1)
+        parts = key.strip().split(".")
+        if len(parts) == 1:
+            out[parts[0]] = value
+        elif len(parts) == 2:
+            out.setdefault(parts[0], {})[parts[1]] = value
+        else:
+            raise ConfigError(f"--set key must be 'section.option' or 'option', got {key!r}")
+    return out
+
+
+def build_config(dataset: str = "synthetic", overrides: list[dict] | None = None) -> RunConfig:
+    """Defaults, then the dataset preset, then each override dict in order."""
+    cfg = RunConfig()
+    preset = load_preset(dataset)
+    apply(cfg, preset, f"preset {dataset.lower()}.yaml")
+    for ov in overrides or []:
+        apply(cfg, ov, "command line")
+    if cfg.encoder.method == "age" and "age" in preset:
+        apply(cfg, preset["age"], f"preset {dataset.lower()}.yaml (age)")
+        for ov in overrides or []:  # explicit options still win
+            apply(cfg, ov, "command line")
+    validate(cfg)
+    return cfg
+
+
+def validate(cfg: RunConfig) -> None:
+    from .pretext import MODELS
+    from .data.splits import PROTOCOLS
+
+    choices = {
+        "encoder.method": (cfg.encoder.method, ("cage", "age")),
+        "encoder.model": (cfg.encoder.model, MODELS),
+        "encoder.attention": (cfg.encoder.attention, ("LA", "BA")),
+        "rn.manner": (cfg.rn.manner, ("ap", "sc")),
+        "rn.select": (cfg.rn.select, ("val", "test", "last")),
+        "data.protocol": (cfg.data.protocol, PROTOCOLS),
+        "data.normalise": (cfg.data.normalise, ("none", "root")),
+        "retrieval.feature": (cfg.retrieval.feature, ("sc", "ap")),
+        "retrieval.pooling": (cfg.retrieval.pooling, ("mean", "none")),
+    }
+    for name, (value, valid) in choices.items():
+        if value not in valid:
+            raise ConfigError(f"option {name}={value!r} is not valid; choose one of: {', '.join(valid)}")
+    positive = {"data.length": cfg.data.length, "encoder.epochs": cfg.encoder.epochs + 1,
+                "encoder.batch_size": cfg.encoder.batch_size, "rn.epochs": cfg.rn.epochs + 1,
+                "rn.batch_size": cfg.rn.batch_size, "encoder.hidden": cfg.encoder.hidden,
+                "encoder.temperature": cfg.encoder.temperature}
+    for name, value in positive.items():
+        if value <= 0:
+            raise ConfigError(f"option {name} must be positive")
+    if cfg.data.length < 2:
+        raise ConfigError("option data.length (--length) must be at least 2")
+    if cfg.encoder.method == "age" and cfg.encoder.model != "rev_rec":
+        raise ConfigError("AGE uses the rev_rec pretext task only; drop --model or use --method cage")
+
+
+def from_dict(d: dict) -> RunConfig:
+    """Rebuild a config saved with :meth:`RunConfig.to_dict`."""
+    cfg = RunConfig()
+    apply(cfg, d, "saved config")
+    return cfg
+
+
+def replace(cfg: RunConfig, **changes) -> RunConfig:
+    return dataclasses.replace(cfg, **changes)

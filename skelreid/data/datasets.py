@@ -1,0 +1,79 @@
+"""Dataset registry: a dataset name -> a loader that returns walks (:class:`Sequence`)."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from ..errors import ConfigError
+from ..registry import Registry
+from .records import Sequence
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    name: str
+    load: Callable[..., list[Sequence]]   # (data config, progress) -> walks
+    description: str
+    needs_root: bool = True
+
+
+DATASETS: Registry[DatasetSpec] = Registry("dataset")
+
+
+def default_cache_dir() -> Path:
+    base = os.environ.get("SKELREID_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "skelreid")
+    return Path(base)
+
+
+def _root(cfg, name: str) -> Path:
+    if not cfg.root:
+        raise ConfigError(f"dataset {name} needs --root PATH (the folder with its raw files)")
+    return Path(cfg.root).expanduser()
+
+
+def _cache(cfg, name: str) -> Path:
+    return (Path(cfg.cache).expanduser() if cfg.cache else default_cache_dir()) / name.lower()
+
+
+def _load_synthetic(cfg, progress: bool = False) -> list[Sequence]:
+    from .synthetic import generate_dataset
+
+    params = dict(cfg.synthetic)
+    if "frames" in params:
+        params["frames"] = tuple(params["frames"])
+    return generate_dataset(**params)
+
+
+def _load_kgbd(cfg, progress: bool = False) -> list[Sequence]:
+    from .readers.kgbd import read_kgbd
+
+    return read_kgbd(_root(cfg, "KGBD"), cache_dir=_cache(cfg, "KGBD"), progress=progress)
+
+
+def _load_generic(cfg, progress: bool = False) -> list[Sequence]:
+    from .readers.generic import read_generic
+
+    return read_generic(_root(cfg, "generic"))
+
+
+for _spec in (
+    DatasetSpec("synthetic", _load_synthetic, "procedural walkers (embedded, no download)", needs_root=False),
+    DatasetSpec("KGBD", _load_kgbd, "Kinect Gait Biometry Dataset raw text (Data/PersonNNN/K.txt)"),
+    DatasetSpec("generic", _load_generic, "your own data: one .npz or .csv per sequence"),
+):
+    DATASETS.add(_spec.name, _spec)
+
+
+def load_sequences(cfg, persons: int | None = None, progress: bool = False) -> list[Sequence]:
+    """Load a dataset's walks; ``persons`` keeps only the first N persons (natural order)."""
+    from .records import natural_key
+
+    spec = DATASETS.get(cfg.dataset)
+    seqs = spec.load(cfg, progress)
+    if persons:
+        keep = sorted({s.person for s in seqs}, key=natural_key)[:persons]
+        seqs = [s for s in seqs if s.person in set(keep)]
+    return seqs

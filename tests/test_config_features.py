@@ -1,0 +1,59 @@
+"""Configuration layering and feature layouts."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from skelreid.config import build_config, from_dict, parse_set
+from skelreid.errors import ConfigError
+from skelreid.features import ap_rows, sc_rows, window_vectors
+
+
+def test_preset_then_overrides():
+    cfg = build_config("kgbd")
+    assert (cfg.encoder.epochs, cfg.rn.epochs, cfg.encoder.temperature) == (150, 200, 0.5)
+    cfg = build_config("kgbd", [parse_set(["encoder.epochs=3", "seed=7", "rn.select=test"])])
+    assert (cfg.encoder.epochs, cfg.seed, cfg.rn.select) == (3, 7, "test")
+    age = build_config("kgbd", [{"encoder": {"method": "age"}}])
+    assert (age.encoder.epochs, age.rn.epochs) == (400, 150)
+    # an explicit option beats the method section of the preset
+    age = build_config("kgbd", [{"encoder": {"method": "age", "epochs": 5}}])
+    assert age.encoder.epochs == 5
+    assert from_dict(cfg.to_dict()) == cfg
+
+
+@pytest.mark.parametrize("bad, match", [
+    (["encoder.epoch=3"], "unknown option encoder.epoch"),
+    (["encoder.epochs=three"], "expected a number"),
+    (["encoder.attention=XA"], "encoder.attention='XA' is not valid"),
+    (["data.length=1"], "at least 2"),
+    (["rn.manner=zz"], "rn.manner"),
+    (["nonsense"], "key=value"),
+])
+def test_bad_overrides_are_named(bad, match):
+    with pytest.raises(ConfigError, match=match):
+        build_config("synthetic", [parse_set(bad)])
+
+
+def test_unknown_dataset_lists_valid_names():
+    with pytest.raises(ConfigError, match="valid names: .*kgbd.*synthetic"):
+        build_config("nope")
+
+
+def test_feature_layouts_follow_the_reference_order():
+    n, m, a, f, h = 2, 3, 3, 4, 5
+    c = np.random.default_rng(0).normal(size=(n, m, a, f, h)).astype(np.float32)
+    ap = ap_rows(c)
+    assert ap.shape == (n * f, a * m * h)
+    # row t of window 1 = [x_m0, x_m1, x_m2, y_m0, ...] at decoding step t
+    np.testing.assert_array_equal(ap[1 * f + 2, :h], c[1, 0, 0, 2])
+    np.testing.assert_array_equal(ap[1 * f + 2, h:2 * h], c[1, 1, 0, 2])
+    np.testing.assert_array_equal(ap[1 * f + 2, m * h:m * h + h], c[1, 0, 1, 2])
+    sc = sc_rows(c)
+    assert sc.shape == (n, a * m * f * h)
+    # [vec(C^x_m0) (f*h), vec(C^x_m1), vec(C^x_m2), vec(C^y_m0), ...]
+    np.testing.assert_array_equal(sc[1, :f * h], c[1, 0, 0].reshape(-1))
+    np.testing.assert_array_equal(sc[1, f * h:2 * f * h], c[1, 1, 0].reshape(-1))
+    np.testing.assert_array_equal(sc[1, m * f * h:(m + 1) * f * h], c[1, 0, 1].reshape(-1))
+    v = window_vectors(c, "ap")
+    np.testing.assert_allclose(v, ap.reshape(n, f, -1).mean(axis=1), rtol=1e-6)
