@@ -161,7 +161,8 @@ def apply(cfg: RunConfig, overrides: dict, where: str = "config") -> RunConfig:
                     raise ConfigError(f"{where}: unknown option {key}.{k}; valid: {', '.join(sorted(valid))}")
                 cur = getattr(section, k)
                 if isinstance(cur, dict) and isinstance(v, dict):
-                    v = {**cur, **v}
+                    v = {**cur, **{kk: _coerce(vv, cur.get(kk), f"{where}: {key}.{k}.{kk}")
+                                   for kk, vv in v.items()}}
                 setattr(section, k, _coerce(v, cur, f"{where}: {key}.{k}"))
         elif key in TOP_LEVEL:
             setattr(cfg, key, _coerce(value, getattr(cfg, key), f"{where}: {key}"))
@@ -181,12 +182,14 @@ def parse_set(items: list[str]) -> dict:
             raise ConfigError(f"--set expects key=value, got {item!r}")
         key, value = item.split("=", 1)
         parts = key.strip().split(".")
-        if len(parts) == 1:
-            out[parts[0]] = value
-        elif len(parts) == 2:
-            out.setdefault(parts[0], {})[parts[1]] = value
-        else:
+        if not all(parts):
             raise ConfigError(f"--set key must be 'section.option' or 'option', got {key!r}")
+        node = out
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"--set {key!r} conflicts with another --set of {part!r}")
+        node[parts[-1]] = value
     return out
 
 

@@ -227,9 +227,11 @@ def run(cfg: RunConfig, run_dir: str | Path, stages: tuple[str, ...] = STAGES) -
     models = load_encoders(cfg, run_dir, device)
     protocol = p.manifest["protocol"]
     results: dict = {"protocol": protocol}
+    if protocol == "legacy" and "rn" in stages:
+        stage_info["rn"] = {k: v for k, v in run_rn(cfg, p, models, run_dir, device).items() if k != "history"}
+    if "evaluate" not in stages:
+        return {"protocol": protocol, "stages": stage_info}
     if protocol == "legacy":
-        if "rn" in stages:
-            stage_info["rn"] = {k: v for k, v in run_rn(cfg, p, models, run_dir, device).items() if k != "history"}
         results.update(evaluate_legacy(cfg, p, models, run_dir, device))
     else:
         results.update(evaluate_probe_gallery(cfg, p, models, device))

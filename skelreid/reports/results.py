@@ -119,6 +119,8 @@ def results_markdown(r: dict) -> str:
 def print_summary(r: dict) -> str:
     """A compact plain-text table for the terminal."""
     rows = []
+    if "metrics" not in r:
+        return f"stages finished: {', '.join(k for k in r.get('stages', {}) if k != 'prepare')}; no evaluation requested"
     if r["protocol"] == "legacy":
         rows.append(f"{'selection':<44} {'epoch':>5} {'Rank-1':>7} {'Rank-5':>7} {'nAUC':>6} {'nAUC-CMC':>8}")
         for rule, m in r["metrics"].items():

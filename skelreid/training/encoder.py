@@ -158,9 +158,7 @@ def save_encoder(prefix: Path, model: GaitSeq2Seq, spec: EncoderSpec, cfg: RunCo
     save_checkpoint(prefix, model.state_dict(), {
         **meta, "kind": "encoder", "task": spec.task, "attention": spec.attention,
         "epochs": len(history.epochs), "config": cfg.to_dict(),
-        "model": {"num_axes": model.num_axes, "num_joints": model.num_joints, "length": model.length,
-                  "hidden": model.hidden, "layers": model.layers, "contrastive": model.contrastive,
-                  "proj_dim": model.proj_dim},
+        "model": model.config(),
     })
     write_history_csv(prefix.with_name(prefix.name + "_losses.csv"), history)
 
@@ -178,10 +176,7 @@ def write_history_csv(path: Path, history: TrainHistory) -> None:
 
 def load_encoder(prefix: Path, device: torch.device) -> tuple[GaitSeq2Seq, dict]:
     tensors, meta = load_checkpoint(prefix)
-    m = meta["model"]
-    model = GaitSeq2Seq(num_axes=m["num_axes"], num_joints=m["num_joints"], length=m["length"],
-                        hidden=m["hidden"], layers=m["layers"], contrastive=m["contrastive"],
-                        proj_dim=m["proj_dim"])
+    model = GaitSeq2Seq(**meta["model"])
     model.load_state_dict(tensors)
     return model.to(device).eval(), meta
 
