@@ -8,7 +8,6 @@ A run's configuration is built in three layers, later ones winning:
 """
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import asdict, dataclass, field, fields
 from importlib import resources
 from pathlib import Path
@@ -245,6 +244,3 @@ def from_dict(d: dict) -> RunConfig:
     apply(cfg, d, "saved config")
     return cfg
 
-
-def replace(cfg: RunConfig, **changes) -> RunConfig:
-    return dataclasses.replace(cfg, **changes)
