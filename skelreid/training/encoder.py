@@ -79,16 +79,12 @@ def batch_order(n: int, batch_size: int, shuffle_once: bool, seed: int) -> list[
 
 def step_losses(model: GaitSeq2Seq, x: torch.Tensor, y: torch.Tensor, objective: torch.Tensor | None,
                 temperature: float, l2: float, contrastive: bool) -> dict[str, torch.Tensor]:
-    """Per-axis loss terms ``[A]`` of one batch (spec §2.3-2.7)."""
+    """Per-axis loss terms ``[A]`` of one batch (spec §2.3-2.7), keyed by :data:`TERMS`."""
     out = model(x, y)
-    terms = {"reconstruction": L.reconstruction_loss(out.output, y)}
-    zero = torch.zeros_like(terms["reconstruction"])
-    terms["attention"] = L.la_loss(out.attention, objective) if objective is not None else zero
-    terms["contrastive"] = (L.cage_contrastive_loss(out.projection, temperature)
-                            if contrastive and out.projection is not None and x.shape[1] > 2 else zero)
-    terms["l2"] = L.l2_penalty(list(model.parameters()), weight=l2)
-    terms["total"] = terms["reconstruction"] + terms["attention"] + terms["contrastive"] + terms["l2"]
-    return terms
+    use_contrastive = contrastive and out.projection is not None and x.shape[1] > 2
+    terms = L.encoder_objective(out, y, model.parameters(), la_target=objective,
+                                temperature=temperature if use_contrastive else None, l2_weight=l2)
+    return terms._asdict()
 
 
 def train_encoder(inputs: np.ndarray, targets: np.ndarray, spec: EncoderSpec, cfg: RunConfig,
