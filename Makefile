@@ -25,6 +25,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/parse_kgbd.py
+	$(PY) benchmarks/harness.py --device cpu --hidden 256 --batch 128 --length 6 --joints 20 --steps 5 --warmup 2 --rn-steps 100 --rn-epochs 2 --embed-windows 2048 --out runs/bench/performance_cpu.json
 
 clean:
 	rm -rf runs .cache .pytest_cache
