@@ -31,3 +31,21 @@ class DataError(SkelreidError):
 
 class ConfigError(SkelreidError):
     """An option or preset value is invalid."""
+
+
+class OutputError(SkelreidError):
+    """A result file could not be written (disk full, read-only folder, no permission).
+
+    The file keeps its previous content (every write goes to a temporary file
+    that is renamed into place only when complete); the temporary file is removed.
+    """
+
+    def __init__(self, path: str | Path, exc: OSError):
+        self.path = str(path)
+        self.errno = exc.errno
+        reason = exc.strerror or str(exc)
+        if exc.errno is not None:
+            import errno as _errno
+
+            reason += f" ({_errno.errorcode.get(exc.errno, exc.errno)})"
+        super().__init__(f"cannot write {path}: {reason}; the previous version of the file, if any, is unchanged")

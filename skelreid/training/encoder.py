@@ -21,6 +21,7 @@ from ..config import RunConfig
 from ..io import atomic_write
 from ..models.seq2seq import GaitSeq2Seq
 from .checkpoint import load_checkpoint, save_checkpoint
+from .resume import ResumeFile, restore
 
 AXES = ("x", "y", "z")
 TERMS = ("reconstruction", "attention", "contrastive", "l2", "total")
@@ -89,9 +90,15 @@ def step_losses(model: GaitSeq2Seq, x: torch.Tensor, y: torch.Tensor, objective:
 
 def train_encoder(inputs: np.ndarray, targets: np.ndarray, spec: EncoderSpec, cfg: RunConfig,
                   device: torch.device, out_prefix: Path | None = None, meta: dict | None = None,
-                  log_dir: Path | None = None) -> tuple[GaitSeq2Seq, TrainHistory]:
-    """Train one encoder set (all axes) on ``inputs -> targets`` (both ``[N, f, J, D]``)."""
+                  log_dir: Path | None = None, resume: ResumeFile | None = None) -> tuple[GaitSeq2Seq, TrainHistory]:
+    """Train one encoder set (all axes) on ``inputs -> targets`` (both ``[N, f, J, D]``).
+
+    With ``resume``, training continues from its last checkpoint and checkpoints
+    every epoch (see :mod:`skelreid.training.resume`); the result is the same.
+    """
     from tqdm.auto import tqdm
+
+    from . import distributed as ddp  # data-parallel hooks (torchrun); no-ops in a single process
 
     e = cfg.encoder
     seed = cfg.seed
@@ -104,22 +111,31 @@ def train_encoder(inputs: np.ndarray, targets: np.ndarray, spec: EncoderSpec, cf
     objective = L.la_objective(cfg.data.length).to(device) if spec.attention == "LA" else None
     batches = [torch.as_tensor(b, device=device) for b in
                batch_order(len(inputs), e.batch_size, shuffle_once=e.method == "age", seed=seed)]
+    batches = ddp.local_batches(batches)  # torchrun: this rank's contiguous shard of the batches
     history = TrainHistory()
-    writer = _tensorboard(log_dir)
-    bar = tqdm(range(e.epochs), desc=f"encoder {spec.tag}", unit="epoch", disable=not cfg.progress,
-               dynamic_ncols=True)
+    start, done0, extra = restore(resume, model, opt, history.epochs)  # (0, 0, {}) without a checkpoint
+    writer = _tensorboard(log_dir if ddp.is_main() else None)
+    bar = tqdm(range(start, e.epochs), initial=start, total=e.epochs, desc=f"encoder {spec.tag}", unit="epoch",
+               disable=not cfg.progress, dynamic_ncols=True)
     model.train()
     for epoch in bar:
         t0 = time.perf_counter()
-        sums = {k: torch.zeros(x_all.shape[0], device=device) for k in TERMS}
-        for idx in batches:
+        done = done0 if epoch == start else 0  # batches of this epoch done before the resume
+        sums = {k: extra[f"sum.{k}"].to(device, copy=True) if done else torch.zeros(x_all.shape[0], device=device)
+                for k in TERMS}
+        for idx in batches[done:]:
             terms = step_losses(model, x_all[:, idx], y_all[:, idx], objective, e.temperature, e.l2, contrastive)
             opt.zero_grad(set_to_none=True)
             terms["total"].sum().backward()
+            ddp.average_gradients(model)  # torchrun: mean gradient over the ranks, before clipping
             torch.nn.utils.clip_grad_value_(model.parameters(), e.grad_clip)
             opt.step()
             for k in TERMS:
                 sums[k] += terms[k].detach()
+            done += 1
+            if resume is not None and resume.due():  # every checkpoint_minutes inside a long epoch
+                resume.save(model, opt, epoch=epoch, batch=done, history=history.epochs,
+                            tensors={f"sum.{k}": v for k, v in sums.items()})
         seconds = time.perf_counter() - t0
         row = {"epoch": epoch + 1, "seconds": seconds,
                "windows_per_s": len(batches) * len(batches[0]) / max(seconds, 1e-9)}
@@ -129,6 +145,8 @@ def train_encoder(inputs: np.ndarray, targets: np.ndarray, spec: EncoderSpec, cf
             for a, v in zip(AXES, per_axis):
                 row[f"{k}_{a}"] = float(v)
         history.epochs.append(row)
+        if resume is not None:  # what a killed run continues from
+            resume.save(model, opt, epoch=epoch + 1, batch=0, history=history.epochs)
         bar.set_postfix(rec=f"{row['reconstruction']:.3g}", att=f"{row['attention']:.3g}",
                         con=f"{row['contrastive']:.3g}", win_s=f"{row['windows_per_s']:.0f}")
         if writer is not None:
@@ -136,8 +154,9 @@ def train_encoder(inputs: np.ndarray, targets: np.ndarray, spec: EncoderSpec, cf
                 writer.add_scalar(f"{spec.tag}/{k}", row[k], epoch + 1)
     if writer is not None:
         writer.close()
-    if out_prefix is not None:
+    if out_prefix is not None and ddp.is_main():
         save_encoder(out_prefix, model, spec, cfg, history, meta or {})
+    ddp.barrier()  # torchrun: the other ranks wait until the main rank has saved
     return model, history
 
 

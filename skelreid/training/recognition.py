@@ -15,6 +15,7 @@ from torch import nn
 
 from ..config import RNConfig
 from ..evaluation.metrics import average_window_logits
+from .resume import ResumeFile, restore
 
 
 class RecognitionNet(nn.Module):
@@ -64,11 +65,20 @@ def accuracy(model: RecognitionNet, s: EvalSet, device: torch.device) -> float:
 
 
 def train_rn(train: EvalSet, num_classes: int, cfg: RNConfig, device: torch.device, seed: int,
-             val: EvalSet | None = None, test: EvalSet | None = None, progress: bool = False) -> RNResult:
+             val: EvalSet | None = None, test: EvalSet | dict[str, EvalSet] | None = None,
+             progress: bool = False, resume: ResumeFile | None = None) -> RNResult:
     """Train the RN; track the best epoch on ``val`` and, when given, on ``test``.
 
     ``test`` must only be passed when the user asked for test selection or for a
-    report of both rules: without it this function never sees test data.
+    report of both rules: without it this function never sees test data. Several
+    named test sets (IAS-A / IAS-B) give one state per set, ``"test-<name>"``
+    (each chosen on its own set, as the reference does), and ``"test"``, chosen
+    on their mean Rank-1.
+
+    With ``resume``, training continues from its last checkpoint (weights,
+    optimizer, RNG, history and the best-so-far state of every rule) and
+    checkpoints every epoch (see :mod:`skelreid.training.resume`); the result is
+    the same as without interruption.
     """
     from tqdm.auto import tqdm
 
@@ -83,32 +93,70 @@ def train_rn(train: EvalSet, num_classes: int, cfg: RNConfig, device: torch.devi
     bs = min(cfg.batch_size, n)
     starts = range(0, n - bs + 1, bs)
     loss_fn = nn.CrossEntropyLoss()
-    best = {"val": -1.0, "test": -1.0}
+    tests = {} if test is None else (dict(test) if isinstance(test, dict) else {"test": test})
+    multi = len(tests) > 1
+    best = {"val": -1.0, "test": -1.0, **{f"test-{n}": -1.0 for n in tests if multi}}
     states: dict[str, dict] = {}
     best_epoch: dict[str, int] = {}
-    history = []
-    bar = tqdm(range(cfg.epochs), desc="recognition net", unit="epoch", disable=not progress, dynamic_ncols=True)
+    history: list[dict] = []
+    start, done0, extra = restore(resume, model, opt, history)
+    _restore_best(extra, best, states, best_epoch)
+    bar = tqdm(range(start, cfg.epochs), initial=start, total=cfg.epochs, desc="recognition net", unit="epoch",
+               disable=not progress, dynamic_ncols=True)
     for epoch in bar:
         model.train()
-        total = torch.zeros((), device=device)
-        for s0 in starts:
+        done = done0 if epoch == start else 0  # batches of this epoch done before the resume
+        total = extra["total"].to(device, copy=True) if done else torch.zeros((), device=device)
+        for s0 in starts[done:]:
             loss = loss_fn(model(x[s0: s0 + bs]), y[s0: s0 + bs])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             total += loss.detach()
+            done += 1
+            if resume is not None and resume.due():  # every checkpoint_minutes inside a long epoch
+                resume.save(model, opt, epoch=epoch, batch=done, history=history,
+                            tensors={**_best_tensors(best, states, best_epoch), "total": total})
         row = {"epoch": epoch + 1, "train_loss": float(total) / max(len(starts), 1)}
-        for name, s in (("val", val), ("test", test)):
-            if s is None or not len(s.y):
-                continue
-            acc = accuracy(model, s, device)
-            row[f"{name}_rank1"] = acc
+        scores = []
+        if val is not None and len(val.y):
+            scores.append(("val", accuracy(model, val, device)))
+        accs = {n: accuracy(model, s, device) for n, s in tests.items() if len(s.y)}
+        if accs:
+            scores.append(("test", float(np.mean(list(accs.values())))))
+            if multi:
+                scores += [(f"test-{n}", a) for n, a in accs.items()]
+        for name, acc in scores:
+            row[f"{name.replace('-', '_')}_rank1"] = acc
             if acc >= best[name]:  # ">=": the latest of equally good epochs, as the reference
                 best[name] = acc
                 states[name] = copy.deepcopy(model.state_dict())
                 best_epoch[name] = epoch + 1
         history.append(row)
+        if resume is not None:  # what a killed run continues from
+            resume.save(model, opt, epoch=epoch + 1, batch=0, history=history,
+                        tensors=_best_tensors(best, states, best_epoch))
         bar.set_postfix({k: f"{v:.3f}" for k, v in row.items() if k != "epoch"})
     states["last"] = copy.deepcopy(model.state_dict())
     best_epoch["last"] = cfg.epochs
     return RNResult(model, states, best_epoch, history)
+
+
+def _best_tensors(best: dict[str, float], states: dict[str, dict], best_epoch: dict[str, int]) -> dict:
+    """The best-so-far state of every selection rule, as named tensors (exact values)."""
+    out = {}
+    for name, state in states.items():
+        out[f"best.{name}"] = torch.tensor(best[name], dtype=torch.float64)
+        out[f"best_epoch.{name}"] = torch.tensor(best_epoch[name], dtype=torch.int64)
+        out.update({f"state.{name}.{k}": v for k, v in state.items()})
+    return out
+
+
+def _restore_best(extra: dict, best: dict[str, float], states: dict[str, dict], best_epoch: dict[str, int]) -> None:
+    for name in list(best):
+        if f"best.{name}" in extra:
+            best[name] = float(extra[f"best.{name}"])
+            best_epoch[name] = int(extra[f"best_epoch.{name}"])
+            prefix = f"state.{name}."
+            states[name] = {k[len(prefix):]: v.clone() for k, v in extra.items() if k.startswith(prefix)}
+

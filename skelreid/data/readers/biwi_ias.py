@@ -43,6 +43,8 @@ import numpy as np
 
 from ...errors import DataError
 from ..layouts import KINECT_V1
+from ..nan_policy import HINT as NAN_HINT
+from ..nan_policy import F32_MAX, apply_nan_policy, check_policy
 from ..records import Sequence, natural_key
 
 __all__ = ["read_biwi_ias", "parse_skel_frame", "SKEL_SUFFIX"]
@@ -54,12 +56,14 @@ _COL_STATE = 6
 _COL_JOINT = 9
 
 
-def parse_skel_frame(path: str | Path) -> np.ndarray | None:
+def parse_skel_frame(path: str | Path, allow_nonfinite: bool = False) -> np.ndarray | None:
     """Parse one ``*_skel.txt`` frame file.
 
     Returns the ``[20, 3]`` float32 joint positions in Kinect v1 order, or
     ``None`` when the frame is dropped (a joint of the skeleton is not tracked).
-    Raises :class:`DataError` (file and line) for a malformed file.
+    Raises :class:`DataError` (file and line) for a malformed file. A
+    non-finite x, y or z of the skeleton is an error too unless
+    ``allow_nonfinite`` (the run's ``nan_policy`` then deals with it).
     """
     path = Path(path)
     try:
@@ -83,8 +87,15 @@ def parse_skel_frame(path: str | Path) -> np.ndarray | None:
                 if len(text) > 40:
                     text = text[:40] + "..."
                 raise DataError(path, f"non-numeric value {text!r} in column {k}", line=lineno) from None
+            if math.isfinite(v) and abs(v) > F32_MAX and 1 <= k <= 3:
+                raise DataError(path, f"value {v:g} in column {k} is too large (beyond the float32 range)",
+                                line=lineno)
             if not math.isfinite(v):
-                raise DataError(path, f"non-finite value in column {k}", line=lineno)
+                if allow_nonfinite and i < _NJ and 1 <= k <= 3:
+                    rows[i, k] = v
+                    continue
+                hint = f"; {NAN_HINT}" if i < _NJ and 1 <= k <= 3 else ""
+                raise DataError(path, f"non-finite value in column {k}{hint}", line=lineno)
             rows[i, k] = v
     if len(lines) < _NJ:
         raise DataError(
@@ -130,13 +141,15 @@ def _split_of(root: Path, folder: Path) -> tuple[str, str]:
     return root.resolve().name, root.resolve().parent.name
 
 
-def read_biwi_ias(root: str | Path, progress: bool = False) -> list[Sequence]:
+def read_biwi_ias(root: str | Path, progress: bool = False, nan_policy: str = "error") -> list[Sequence]:
     """Read every person folder of ``*_skel.txt`` frame files under ``root``.
 
     Returns one sequence per (split, person) in natural order of the folders,
     frames sorted naturally by file name, untracked frames dropped
-    (``meta`` records ``frames_total`` and ``frames_dropped``).
+    (``meta`` records ``frames_total`` and ``frames_dropped``). ``nan_policy``
+    decides what non-finite coordinates do (see :mod:`skelreid.data.nan_policy`).
     """
+    check_policy(nan_policy)
     root = Path(root)
     if not root.is_dir():
         raise DataError(root, "folder not found" if not root.exists() else "not a folder")
@@ -154,21 +167,22 @@ def read_biwi_ias(root: str | Path, progress: bool = False) -> list[Sequence]:
             person, split = _split_of(root, folder)
             kept = []
             for f in files:
-                frame = parse_skel_frame(f)
+                frame = parse_skel_frame(f, allow_nonfinite=nan_policy != "error")
                 if frame is not None:
                     kept.append(frame)
                 if bar is not None:
                     bar.update(1)
             if not kept:
                 raise DataError(folder, f"no frame has all {_NJ} joints tracked ({len(files)} frame files)")
+            frames, nan_info = apply_nan_policy(np.stack(kept), nan_policy, folder, KINECT_V1.joints)
             out.append(Sequence(
                 person=person,
                 walk=split.replace("/", "-"),
-                frames=np.stack(kept),
+                frames=frames,
                 layout=KINECT_V1.name,
                 condition=split,
                 source=str(folder),
-                meta={"frames_total": len(files), "frames_dropped": len(files) - len(kept)},
+                meta={"frames_total": len(files), "frames_dropped": len(files) - len(kept), **nan_info},
             ))
     finally:
         if bar is not None:

@@ -49,13 +49,14 @@ from __future__ import annotations
 
 import csv
 import math
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from ...errors import DataError
 from ..layouts import LAYOUTS, generic_layout
+from ..nan_policy import HINT as NAN_HINT
+from ..nan_policy import F32_MAX, apply_nan_policy, check_policy
 from ..records import Sequence, natural_key
 
 __all__ = ["read_generic", "read_generic_npz", "read_generic_csv"]
@@ -92,15 +93,19 @@ def _npz_string(path: Path, key: str, value: np.ndarray) -> str:
     return text.strip()
 
 
-def read_generic_npz(path: str | Path) -> Sequence:
-    """Read one ``.npz`` sequence file (see the module documentation)."""
+def read_generic_npz(path: str | Path, nan_policy: str = "error") -> Sequence:
+    """Read one ``.npz`` sequence file (see the module documentation).
+
+    ``nan_policy`` decides what non-finite values in ``frames`` do (see
+    :mod:`skelreid.data.nan_policy`).
+    """
     path = Path(path)
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
     except FileNotFoundError:
         raise DataError(path, "file not found") from None
-    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
+    except Exception as exc:  # zipfile and numpy raise many types for damaged archives
         raise DataError(path, f"not a readable .npz file (no pickled objects allowed): {exc}") from None
     if "frames" not in arrays:
         raise DataError(path, f"no 'frames' array (found: {', '.join(sorted(arrays)) or 'nothing'})")
@@ -109,10 +114,15 @@ def read_generic_npz(path: str | Path) -> Sequence:
         raise DataError(path, f"'frames' must be a float array, got dtype {frames.dtype}")
     if frames.ndim != 3 or frames.shape[2] not in (2, 3) or frames.shape[0] < 1 or frames.shape[1] < 1:
         raise DataError(path, f"'frames' must have shape [T, J, 2|3] with T, J >= 1, got {list(frames.shape)}")
-    frames = frames.astype(np.float32)
+    with np.errstate(over="ignore", invalid="ignore"):  # beyond float32: inf, refused below
+        frames = frames.astype(np.float32)
+    nan_info: dict = {}
     if not np.isfinite(frames).all():
-        bad = np.argwhere(~np.isfinite(frames))[0]
-        raise DataError(path, f"non-finite value in 'frames' at frame {bad[0]}, joint {bad[1]}")
+        if nan_policy == "error":
+            bad = np.argwhere(~np.isfinite(frames))[0]
+            raise DataError(path, f"non-finite value (or one beyond the float32 range) in 'frames' at frame "
+                            f"{bad[0]}, joint {bad[1]}; {NAN_HINT}")
+        frames, nan_info = apply_nan_policy(frames, nan_policy, path)
     strings = {k: _npz_string(path, k, arrays[k]) for k in _STRING_KEYS if k in arrays}
     layout = _layout_name(path, strings.get("layout"), frames.shape[1], frames.shape[2])
     return Sequence(
@@ -123,6 +133,7 @@ def read_generic_npz(path: str | Path) -> Sequence:
         view=strings.get("view"),
         condition=strings.get("condition"),
         source=str(path),
+        meta=nan_info,
     )
 
 
@@ -135,8 +146,12 @@ class _Walk:
         self.first_line = line
 
 
-def read_generic_csv(path: str | Path) -> list[Sequence]:
-    """Read one ``.csv`` file of one or more walks (see the module documentation)."""
+def read_generic_csv(path: str | Path, nan_policy: str = "error") -> list[Sequence]:
+    """Read one ``.csv`` file of one or more walks (see the module documentation).
+
+    ``nan_policy`` decides what non-finite coordinates do (see
+    :mod:`skelreid.data.nan_policy`); with ``error`` the line is named.
+    """
     path = Path(path)
     try:
         fh = open(path, newline="", encoding="utf-8-sig")
@@ -194,8 +209,11 @@ def read_generic_csv(path: str | Path) -> list[Sequence]:
                         v = float(text)
                     except ValueError:
                         raise DataError(path, f"non-numeric {cols[c]} value {text[:40]!r}", line=line) from None
-                    if not math.isfinite(v):
-                        raise DataError(path, f"non-finite {cols[c]} value {text!r}", line=line)
+                    if not math.isfinite(v) and nan_policy == "error":
+                        raise DataError(path, f"non-finite {cols[c]} value {text!r}; {NAN_HINT}", line=line)
+                    if math.isfinite(v) and abs(v) > F32_MAX:
+                        raise DataError(path, f"{cols[c]} value {text[:40]!r} is too large (beyond the float32 "
+                                        "range)", line=line)
                     coords.append(v)
                 view = row[idx["view"]].strip() or None if "view" in idx else None
                 condition = row[idx["condition"]].strip() or None if "condition" in idx else None
@@ -227,9 +245,22 @@ def read_generic_csv(path: str | Path) -> list[Sequence]:
         joints = max(j for _, j in w.rows) + 1
         first, last = frames_idx[0], frames_idx[-1]
         if len(frames_idx) != last - first + 1:
-            gap = next(f for f in range(first, last + 1) if f not in set(frames_idx))
+            present = set(frames_idx)
+            gap = next(f for f in range(first, last + 1) if f not in present)
             raise DataError(path, f"walk {w.person}/{w.walk}: frame {gap} is missing (frames must be contiguous)",
                             line=w.first_line)
+        if joints * len(frames_idx) != len(w.rows):
+            # Some frame lacks a joint: name it before allocating (a huge joint number would not fit).
+            by_frame: dict[int, set[int]] = {}
+            for f, j in w.rows:
+                by_frame.setdefault(f, set()).add(j)
+            f = next(f for f in frames_idx if len(by_frame[f]) < joints)
+            ji = next(j for j in range(joints) if j not in by_frame[f])
+            line = min(ln for (ff, _), (_, ln) in w.rows.items() if ff == f)
+            raise DataError(
+                path, f"walk {w.person}/{w.walk}: frame {f} has no joint {ji} "
+                f"(every frame needs joints 0..{joints - 1})", line=line,
+            )
         arr = np.empty((len(frames_idx), joints, dims), dtype=np.float32)
         filled = np.zeros((len(frames_idx), joints), dtype=bool)
         frame_line: dict[int, int] = {}
@@ -244,22 +275,25 @@ def read_generic_csv(path: str | Path) -> list[Sequence]:
                 path, f"walk {w.person}/{w.walk}: frame {f} has no joint {int(ji)} "
                 f"(every frame needs joints 0..{joints - 1})", line=frame_line.get(f, w.first_line),
             )
+        arr, nan_info = apply_nan_policy(arr, nan_policy, f"{path} (walk {w.person}/{w.walk})")
         out.append(Sequence(
             person=w.person, walk=w.walk, frames=arr,
             layout=generic_layout(joints, dims).name,
             view=w.view, condition=w.condition, source=str(path),
-            meta={"first_frame": first} if first else {},
+            meta={**({"first_frame": first} if first else {}), **nan_info},
         ))
     return out
 
 
-def read_generic(root: str | Path) -> list[Sequence]:
+def read_generic(root: str | Path, nan_policy: str = "error") -> list[Sequence]:
     """Read every ``.npz`` / ``.csv`` sequence file under ``root`` (or one such file).
 
     Returns the sequences in sorted file order (walks of one ``.csv`` in their
     order of first appearance). All must share one layout: joint count,
-    dimensions and layout name.
+    dimensions and layout name. ``nan_policy`` decides what non-finite
+    coordinates do (see :mod:`skelreid.data.nan_policy`).
     """
+    check_policy(nan_policy)
     root = Path(root)
     if root.is_file():
         files = [root]
@@ -277,9 +311,9 @@ def read_generic(root: str | Path) -> list[Sequence]:
     seen: dict[str, str] = {}
     for f in files:
         if f.suffix.lower() == ".npz":
-            seqs = [read_generic_npz(f)]
+            seqs = [read_generic_npz(f, nan_policy)]
         elif f.suffix.lower() == ".csv":
-            seqs = read_generic_csv(f)
+            seqs = read_generic_csv(f, nan_policy)
         else:
             raise DataError(f, "expected a .npz or .csv file")
         for s in seqs:

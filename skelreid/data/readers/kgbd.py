@@ -27,6 +27,7 @@ array load.
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import io
 import json
@@ -40,6 +41,8 @@ import numpy as np
 from ...errors import DataError
 from ...io import load_npz, save_npz
 from ..layouts import KGBD_FILE_JOINTS, KGBD_TO_KINECT_V1, KINECT_V1
+from ..nan_policy import HINT as NAN_HINT
+from ..nan_policy import F32_MAX, apply_nan_policy, check_policy
 from ..records import Sequence, natural_key
 
 __all__ = ["read_kgbd", "read_person_metadata", "find_kgbd_files", "parse_kgbd_file", "READER_VERSION"]
@@ -116,11 +119,12 @@ def find_kgbd_files(root: str | Path) -> tuple[Path, list[tuple[str, str, Path]]
 # Parsing one file
 # ----------------------------------------------------------------------------
 
-def _parse_fast(data: bytes) -> np.ndarray | None:
+def _parse_fast(data: bytes, allow_nonfinite: bool = False) -> np.ndarray | None:
     """Vectorised parse of a well-formed file; ``None`` when anything looks off.
 
     Only accepts what the careful parser would accept too: exactly 3 ``;`` per
-    line, the exact joint-name cycle, numbers numpy parses, all finite.
+    line, the exact joint-name cycle, numbers numpy parses, all finite (unless
+    ``allow_nonfinite``).
     """
     if not data:
         return None
@@ -159,9 +163,16 @@ def _parse_fast(data: bytes) -> np.ndarray | None:
         )
     except (ValueError, UnicodeError):
         return None
-    if vals.shape != (nlines, 3) or not bool(np.isfinite(vals).all()):
+    if vals.shape != (nlines, 3):
         return None
-    return vals.astype(np.float32).reshape(nframes, _NJ, 3)
+    with np.errstate(over="ignore"):
+        vals32 = vals.astype(np.float32)
+    finite = np.isfinite(vals32)
+    if not bool(finite.all()):
+        # numbers beyond the float32 range became inf: the careful parser names them
+        if not allow_nonfinite or bool((np.isfinite(vals) & ~finite).any()):
+            return None
+    return vals32.reshape(nframes, _NJ, 3)
 
 
 def _show(raw: bytes, limit: int = 40) -> str:
@@ -171,8 +182,12 @@ def _show(raw: bytes, limit: int = 40) -> str:
     return repr(text)
 
 
-def _parse_careful(data: bytes) -> np.ndarray:
-    """Line-by-line parse; raises :class:`_FileProblem` at the first problem."""
+def _parse_careful(data: bytes, allow_nonfinite: bool = False) -> np.ndarray:
+    """Line-by-line parse; raises :class:`_FileProblem` at the first problem.
+
+    NaN and inf coordinates are a problem unless ``allow_nonfinite`` (then the
+    run's ``nan_policy`` deals with them, see :mod:`skelreid.data.nan_policy`).
+    """
     lines = data.split(b"\n")
     # Trailing blank lines (a final newline, stray CRLFs) are not content.
     while lines and not lines[-1].strip():
@@ -207,9 +222,14 @@ def _parse_careful(data: bytes) -> np.ndarray:
                 raise _FileProblem(
                     f"non-numeric value {_show(field)} for {expected} {_AXES[k]}", lineno
                 ) from None
-            if not math.isfinite(v):
+            if not math.isfinite(v) and not allow_nonfinite:
                 raise _FileProblem(
-                    f"non-finite coordinate {_show(field.strip())} for {expected} {_AXES[k]}", lineno
+                    f"non-finite coordinate {_show(field.strip())} for {expected} {_AXES[k]}; {NAN_HINT}", lineno
+                )
+            if math.isfinite(v) and abs(v) > F32_MAX:
+                raise _FileProblem(
+                    f"coordinate {_show(field.strip())} for {expected} {_AXES[k]} is too large "
+                    "(beyond the float32 range)", lineno
                 )
             values[i, k] = v
     if len(lines) % _NJ:
@@ -222,15 +242,18 @@ def _parse_careful(data: bytes) -> np.ndarray:
     return values.astype(np.float32).reshape(len(lines) // _NJ, _NJ, 3)
 
 
-def _parse_bytes(data: bytes) -> np.ndarray:
-    frames = _parse_fast(data)
+def _parse_bytes(data: bytes, allow_nonfinite: bool = False) -> np.ndarray:
+    frames = _parse_fast(data, allow_nonfinite)
     if frames is None:
-        frames = _parse_careful(data)
+        frames = _parse_careful(data, allow_nonfinite)
     return np.ascontiguousarray(frames[:, _TO_V1])
 
 
-def parse_kgbd_file(path: str | Path) -> np.ndarray:
-    """Parse one KGBD walk file into ``[T, 20, 3]`` float32 frames in Kinect v1 order."""
+def parse_kgbd_file(path: str | Path, allow_nonfinite: bool = False) -> np.ndarray:
+    """Parse one KGBD walk file into ``[T, 20, 3]`` float32 frames in Kinect v1 order.
+
+    Non-finite coordinates are refused (file and line) unless ``allow_nonfinite``.
+    """
     path = Path(path)
     try:
         data = path.read_bytes()
@@ -239,19 +262,19 @@ def parse_kgbd_file(path: str | Path) -> np.ndarray:
     except OSError as exc:
         raise DataError(path, f"cannot read file: {exc.strerror or exc}") from None
     try:
-        return _parse_bytes(data)
+        return _parse_bytes(data, allow_nonfinite)
     except _FileProblem as exc:
         raise DataError(path, exc.message, line=exc.line) from None
 
 
-def _worker(path_str: str):
+def _worker(path_str: str, allow_nonfinite: bool = False):
     """Pool entry point: returns frames, or ``(message, line)`` for a bad file."""
     try:
         data = Path(path_str).read_bytes()
     except OSError as exc:
         return (f"cannot read file: {exc.strerror or exc}", None)
     try:
-        return _parse_bytes(data)
+        return _parse_bytes(data, allow_nonfinite)
     except _FileProblem as exc:
         return (exc.message, exc.line)
 
@@ -331,7 +354,7 @@ def _in_child_process() -> bool:
     return mp.parent_process() is not None
 
 
-def _parse_all(files: list[Path], workers: int, progress: bool) -> list[np.ndarray]:
+def _parse_all(files: list[Path], workers: int, progress: bool, allow_nonfinite: bool = False) -> list[np.ndarray]:
     bar = None
     if progress:
         from tqdm import tqdm
@@ -341,7 +364,7 @@ def _parse_all(files: list[Path], workers: int, progress: bool) -> list[np.ndarr
     try:
         if workers <= 1 or len(files) < 4 or _in_child_process():
             for f in files:
-                results.append(_worker(str(f)))
+                results.append(_worker(str(f), allow_nonfinite))
                 if isinstance(results[-1], tuple):
                     break
                 if bar is not None:
@@ -354,7 +377,8 @@ def _parse_all(files: list[Path], workers: int, progress: bool) -> list[np.ndarr
             ctx = mp.get_context()
             chunk = max(1, min(8, len(files) // (workers * 8)))
             with ctx.Pool(processes=min(workers, len(files))) as pool:
-                for res in pool.imap(_worker, [str(f) for f in files], chunksize=chunk):
+                work = functools.partial(_worker, allow_nonfinite=allow_nonfinite)
+                for res in pool.imap(work, [str(f) for f in files], chunksize=chunk):
                     results.append(res)
                     if isinstance(res, tuple):
                         break
@@ -370,7 +394,7 @@ def _parse_all(files: list[Path], workers: int, progress: bool) -> list[np.ndarr
 
 
 def read_kgbd(root: str | Path, cache_dir: str | Path | None = None,
-              workers: int | None = None, progress: bool = False) -> list[Sequence]:
+              workers: int | None = None, progress: bool = False, nan_policy: str = "error") -> list[Sequence]:
     """Read every walk of the KGBD ``Data/`` folder (or of the folder containing it).
 
     Returns one :class:`Sequence` per file, ``person="Person001"``, ``walk="1"``,
@@ -378,7 +402,10 @@ def read_kgbd(root: str | Path, cache_dir: str | Path | None = None,
     sorted by person then walk (natural order). ``workers`` processes parse the
     files (default: all CPUs). With ``cache_dir`` the parsed arrays are cached
     and reused while no input file changes. ``progress`` shows a bar on stderr.
+    ``nan_policy`` decides what non-finite coordinates do (see
+    :mod:`skelreid.data.nan_policy`); the cache keeps the values as parsed.
     """
+    check_policy(nan_policy)
     data_root, files = find_kgbd_files(root)
     cache_file = fingerprint = None
     if cache_dir is not None:
@@ -386,19 +413,34 @@ def read_kgbd(root: str | Path, cache_dir: str | Path | None = None,
         cache_file = _cache_path(Path(cache_dir), data_root)
         cached = _load_cache(cache_file, fingerprint, data_root)
         if cached is not None:
-            return cached
+            return _apply_policy(cached, nan_policy)
     if workers is None:
         workers = os.cpu_count() or 1
-    arrays = _parse_all([f for _, _, f in files], int(workers), progress)
+    arrays = _parse_all([f for _, _, f in files], int(workers), progress, allow_nonfinite=nan_policy != "error")
     if cache_file is not None:
         try:
             _write_cache(cache_file, fingerprint, data_root, files, arrays)
         except OSError as exc:
             raise DataError(cache_file, f"cannot write the parse cache: {exc.strerror or exc}") from None
-    return [
+    return _apply_policy([
         Sequence(person=p, walk=w, frames=a, layout=KINECT_V1.name, source=str(f))
         for (p, w, f), a in zip(files, arrays)
-    ]
+    ], nan_policy)
+
+
+def _line_of(t: int, j: int) -> int:
+    """1-based line of frame ``t``, Kinect v1 joint ``j`` in a KGBD file."""
+    return t * _NJ + int(_TO_V1[j]) + 1
+
+
+def _apply_policy(seqs: list[Sequence], nan_policy: str) -> list[Sequence]:
+    file_names = [KGBD_FILE_JOINTS[i] for i in _TO_V1]
+    for s in seqs:
+        if np.isfinite(s.frames).all():
+            continue
+        s.frames, info = apply_nan_policy(s.frames, nan_policy, s.source, file_names, _line_of)
+        s.meta.update(info)
+    return seqs
 
 
 def _cell(text: str):

@@ -255,7 +255,13 @@ def _load_xyz(files: SplitFiles, length: int, joints: int | None, which: str = "
         if raw[a].shape != raw["x"].shape:
             raise DataError(paths[a], f"shape {raw[a].shape} differs from {paths['x']} shape {raw['x'].shape}")
     axes = [_as_windows(paths[a], raw[a], length, joints) for a in AXES]
-    return np.stack(axes, axis=-1).astype(np.float32, copy=False)
+    with np.errstate(over="ignore", invalid="ignore"):  # beyond float32: inf, refused below
+        out = np.stack(axes, axis=-1).astype(np.float32, copy=False)
+    if not np.isfinite(out).all():
+        n, t, j, k = (int(v) for v in np.argwhere(~np.isfinite(out))[0])
+        raise DataError(paths[AXES[k]], f"non-finite coordinate (or one beyond the float32 range) in window {n}, "
+                        f"frame {t}, joint {j}; the preprocessed layout must hold finite values only")
+    return out
 
 
 def _load_ids(path: Path) -> dict[int | str, list[int]]:
