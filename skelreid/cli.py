@@ -20,6 +20,14 @@ def _add_run_options(ap: argparse.ArgumentParser) -> None:
     g.add_argument("--protocol", choices=["legacy", "probe_gallery"], help="evaluation protocol")
     g.add_argument("--split-seed", type=int, help="seed of the walk split")
     g.add_argument("--persons", type=int, help="use only the first N persons (quick runs)")
+    g.add_argument("--nan-policy", choices=["error", "drop-frames", "interpolate"],
+                   help="non-finite coordinates in the raw files: error (default, names file and line), "
+                        "drop-frames, or interpolate (linear per joint and axis)")
+    g.add_argument("--view", help="views: one view index (KS20 0-4, CASIA-B 0-10), or 'all' for one run per view")
+    g.add_argument("--probe_type", "--probe-type", dest="probe_type",
+                   help="probe/gallery pair(s) to evaluate, e.g. nm.nm, or 'all' (default: every pair of the preset)")
+    g.add_argument("--source", choices=["raw", "reference_npy"],
+                   help="raw dataset files (default) or the authors' preprocessed npy layout (--root holds Datasets/)")
     g = ap.add_argument_group("encoder (reference options)")
     g.add_argument("--method", choices=["cage", "age"], help="cage (contrastive, default) or age")
     g.add_argument("--model", choices=["rev_rec", "prediction", "sorting", "rev_rec_plus"], help="pretext task")
@@ -41,6 +49,12 @@ def _add_run_options(ap: argparse.ArgumentParser) -> None:
     g.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override any option, e.g. --set encoder.hidden=128 (repeatable)")
     g.add_argument("--out", help="run folder (default: runs/<dataset>_<method>_<model>_...)")
+    g.add_argument("--resume", action="store_true",
+                   help="continue the run in --out with its saved configuration (rerunning the same command "
+                        "continues it too; a different configuration is refused without --resume)")
+    g.add_argument("--checkpoint-minutes", type=float,
+                   help="resume checkpoints at every epoch end and, within an epoch, after this many minutes "
+                        "(default 10; 0: epoch ends only)")
     g.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
@@ -49,11 +63,12 @@ def _config_from_args(args: argparse.Namespace):
 
     named = {
         "data": {"root": args.root, "cache": args.cache, "length": args.length, "protocol": args.protocol,
-                 "split_seed": args.split_seed, "persons": args.persons},
+                 "split_seed": args.split_seed, "persons": args.persons, "view": args.view,
+                 "source": args.source, "nan_policy": args.nan_policy},
         "encoder": {"method": args.method, "model": args.model, "attention": args.attention,
                     "temperature": args.temperature, "epochs": args.epochs},
         "rn": {"manner": args.manner, "epochs": args.rn_epochs},
-        "seed": args.seed, "device": args.device,
+        "seed": args.seed, "device": args.device, "checkpoint_minutes": args.checkpoint_minutes,
     }
     if args.select_on_test:
         named["rn"]["select"] = "test"
@@ -63,16 +78,36 @@ def _config_from_args(args: argparse.Namespace):
         named["reference_quirks"] = True
     if args.no_progress:
         named["progress"] = False
+    if args.resume:
+        named["resume"] = True
     clean = {k: ({kk: vv for kk, vv in v.items() if vv is not None} if isinstance(v, dict) else v)
              for k, v in named.items() if v is not None}
     overrides = [load_yaml_file(args.config)] if args.config else []
     overrides += [clean, parse_set(args.set)]
-    return build_config(args.dataset, overrides)
+    cfg = build_config(args.dataset, overrides)
+    if args.probe_type and args.probe_type != "all":
+        _select_pairs(cfg, args.probe_type)
+    return cfg
+
+
+def _select_pairs(cfg, wanted: str) -> None:
+    from .errors import ConfigError
+
+    names = [p["name"] for p in cfg.data.pairs]
+    keep = [w.strip() for w in wanted.split(",") if w.strip()]
+    unknown = [w for w in keep if w not in names]
+    if unknown or not names:
+        raise ConfigError(f"--probe_type {wanted}: valid pairs for --dataset {cfg.preset}: "
+                          f"{', '.join(names) if names else 'none (this preset has no probe/gallery pairs)'}, all")
+    cfg.data.pairs = [p for p in cfg.data.pairs if p["name"] in keep]
 
 
 def _default_out(cfg) -> Path:
     e = cfg.encoder
-    name = f"{cfg.data.dataset}_{e.method}_{e.model}_{e.attention}_f{cfg.data.length}_seed{cfg.seed}_{cfg.data.protocol}"
+    label = cfg.data.dataset if cfg.preset == cfg.data.dataset.lower() else cfg.preset.upper()
+    view = f"_view{cfg.data.view}" if cfg.data.view is not None else ""
+    name = (f"{label}{view}_{e.method}_{e.model}_{e.attention}_f{cfg.data.length}_seed{cfg.seed}_"
+            f"{cfg.data.protocol}")
     return Path("runs") / name
 
 
@@ -99,9 +134,11 @@ def cmd_train_encoder(args: argparse.Namespace) -> int:
     from .device import resolve_device
     from .io import write_json
 
+    from .runstate import claim_run_folder
+
     cfg = _config_from_args(args)
     out = Path(args.out) if args.out else _default_out(cfg)
-    out.mkdir(parents=True, exist_ok=True)
+    cfg = claim_run_folder(cfg, out)  # refuses a folder that holds another configuration's run
     write_json(out / "config.json", cfg.to_dict())
     p = prepare(cfg, out / "split.json")
     info = run_encoders(cfg, p, out, resolve_device(cfg.device))
@@ -115,12 +152,39 @@ def cmd_train_encoder(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .errors import ConfigError
     from .pipeline import evaluate_run
     from .reports.results import print_summary
+    from .runs import best_run, resolve_run_dir
 
-    result = evaluate_run(args.run_dir, device=args.device, progress=not args.no_progress)
+    if args.best_model:
+        if not args.dataset:
+            raise ConfigError("--best_model needs --dataset (e.g. --dataset KGBD --best_model rev_rec)")
+        info, why = best_run(args.runs, args.dataset, args.best_model)
+        run_dir = info.path
+        print(f"{run_dir}: {why}")
+    elif args.RN_dir:
+        run_dir = resolve_run_dir(args.RN_dir, args.runs)
+    elif args.run_dir:
+        run_dir = Path(args.run_dir)
+    else:
+        raise ConfigError("give a run folder, --RN_dir NAME, or --dataset D --best_model M")
+    result = evaluate_run(run_dir, device=args.device, progress=not args.no_progress)
     print(print_summary(result))
-    print(f"reports rewritten in {args.run_dir}")
+    print(f"reports rewritten in {run_dir}")
+    return 0
+
+
+def cmd_make_fixture(args: argparse.Namespace) -> int:
+    from .data.fixtures import write_fixture, write_reference_fixture
+
+    if args.reference_npy:
+        root = write_reference_fixture(args.dataset, args.out, length=args.length, persons=args.persons,
+                                       seed=args.seed, view=args.view)
+        print(f"wrote the authors' npy layout of {args.dataset} (f = {args.length}) under {root}")
+    else:
+        root = write_fixture(args.dataset, args.out, persons=args.persons, seed=args.seed)
+        print(f"wrote a {args.persons}-person {args.dataset} fixture in its raw layout: --root {root}")
     return 0
 
 
@@ -189,7 +253,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_train_encoder)
 
     p = sub.add_parser("evaluate", help="re-print and re-plot a finished run from its saved weights")
-    p.add_argument("run_dir")
+    p.add_argument("run_dir", nargs="?", help="a run folder")
+    p.add_argument("--dataset", help="with --best_model: the dataset preset")
+    p.add_argument("--best_model", "--best-model", dest="best_model",
+                   choices=["rev_rec", "prediction", "sorting", "rev_rec_plus", "age"],
+                   help="evaluate the best finished run of --dataset with this pretext task (chosen on validation)")
+    p.add_argument("--RN_dir", "--rn-dir", dest="RN_dir", help="evaluate the run folder of this name (under --runs)")
+    p.add_argument("--runs", default="runs", help="where run folders are (default: runs)")
     p.add_argument("--device")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_evaluate)
@@ -206,6 +276,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="output folder (default: <cache>/<dataset>/prepared)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_prepare)
+
+    p = sub.add_parser("make-fixture", help="write a small generated dataset in a real on-disk layout (for trying presets)")
+    p.add_argument("dataset", help="BIWI, IAS, KS20, CASIA_B, KGBD (with --reference-npy also CASIA_B_match)")
+    p.add_argument("out", help="output folder")
+    p.add_argument("--persons", type=int, default=4)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--reference-npy", action="store_true", help="write the authors' preprocessed npy layout instead")
+    p.add_argument("--length", type=int, default=6, help="window length of the npy layout")
+    p.add_argument("--view", type=int, help="view folder of the npy layout (KS20 0-4 optional, CASIA_B 0-10)")
+    p.set_defaults(func=cmd_make_fixture)
 
     p = sub.add_parser("model-size", help="parameters and FLOPs per window, beside the paper's")
     p.add_argument("--joints", type=int, default=20)

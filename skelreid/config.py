@@ -33,6 +33,13 @@ class DataConfig:
     gallery_walks: int = 2           # probe/gallery protocol
     probe_walks: int = 1
     persons: int | None = None       # use only the first N persons (quick runs)
+    nan_policy: str = "error"        # non-finite coordinates: error | drop-frames | interpolate
+    source: str = "raw"              # raw (the dataset's own files) | reference_npy (the authors' npy layout)
+    view: str | None = None          # None: all views together; "<v>": one view; "all": each view separately
+    split_by_view: bool = False      # random splits drawn per (person, view), so every view is tested
+    sets: dict = field(default_factory=dict)    # predefined splits: {split: [condition patterns]}
+    tests: list = field(default_factory=lambda: ["test"])  # legacy protocol: test splits, first = primary
+    pairs: list = field(default_factory=list)   # probe_gallery: [{name, probe, gallery}] ([] = probe vs gallery)
     synthetic: dict = field(default_factory=lambda: {"num_persons": 10, "walks_per_person": 4,
                                                      "frames": [120, 200], "seed": 0, "noise": 0.01})
 
@@ -77,26 +84,35 @@ class RunConfig:
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     rn: RNConfig = field(default_factory=RNConfig)
     retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
+    preset: str = "synthetic"        # the preset the run was built from (set by build_config)
+    name: str = ""                   # display name of the experiment (e.g. "CASIA-B CVE")
     seed: int = 0
     device: str = "cpu"
     reference_quirks: bool = False   # reproduce the reference code's accidental behaviour (spec §7)
     progress: bool = True
+    checkpoint_minutes: float = 10.0  # resume checkpoints: every epoch end, and within an epoch after this (0: never)
+    resume: bool = False             # continue the run in the output folder with its saved configuration
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
 SECTIONS = {"data": DataConfig, "encoder": EncoderConfig, "rn": RNConfig, "retrieval": RetrievalConfig}
-TOP_LEVEL = {"seed", "device", "reference_quirks", "progress"}
+TOP_LEVEL = {"preset", "name", "seed", "device", "reference_quirks", "progress", "checkpoint_minutes", "resume"}
 
 
 def preset_names() -> list[str]:
     return sorted(p.name[:-5] for p in resources.files("skelreid.presets").iterdir() if p.name.endswith(".yaml"))
 
 
+def preset_key(name: str) -> str:
+    """``"CASIA-B-CVE"`` -> ``"casia_b_cve"``: preset names are case- and dash-insensitive."""
+    return name.strip().lower().replace("-", "_")
+
+
 def load_preset(name: str) -> dict:
-    """The preset for a dataset name (case-insensitive)."""
-    key = name.lower()
+    """The preset for a dataset name (case-insensitive; ``-`` and ``_`` are the same)."""
+    key = preset_key(name)
     path = resources.files("skelreid.presets") / f"{key}.yaml"
     if not path.is_file():
         raise ConfigError(f"unknown dataset {name!r}; valid names: {', '.join(preset_names())}")
@@ -196,11 +212,12 @@ def build_config(dataset: str = "synthetic", overrides: list[dict] | None = None
     """Defaults, then the dataset preset, then each override dict in order."""
     cfg = RunConfig()
     preset = load_preset(dataset)
-    apply(cfg, preset, f"preset {dataset.lower()}.yaml")
+    cfg.preset = preset_key(dataset)
+    apply(cfg, preset, f"preset {cfg.preset}.yaml")
     for ov in overrides or []:
         apply(cfg, ov, "command line")
     if cfg.encoder.method == "age" and "age" in preset:
-        apply(cfg, preset["age"], f"preset {dataset.lower()}.yaml (age)")
+        apply(cfg, preset["age"], f"preset {cfg.preset}.yaml (age)")
         for ov in overrides or []:  # explicit options still win
             apply(cfg, ov, "command line")
     validate(cfg)
@@ -219,6 +236,7 @@ def validate(cfg: RunConfig) -> None:
         "rn.select": (cfg.rn.select, ("val", "test", "last")),
         "data.protocol": (cfg.data.protocol, PROTOCOLS),
         "data.normalise": (cfg.data.normalise, ("none", "root")),
+        "data.nan_policy": (cfg.data.nan_policy, ("error", "drop-frames", "interpolate")),
         "retrieval.feature": (cfg.retrieval.feature, ("sc", "ap")),
         "retrieval.pooling": (cfg.retrieval.pooling, ("mean", "none")),
     }
@@ -232,15 +250,46 @@ def validate(cfg: RunConfig) -> None:
     for name, value in positive.items():
         if value <= 0:
             raise ConfigError(f"option {name} must be positive")
+    if not 0 <= cfg.checkpoint_minutes < float("inf"):
+        raise ConfigError("option checkpoint_minutes must be >= 0 (0: checkpoint at epoch ends only)")
     if cfg.data.length < 2:
         raise ConfigError("option data.length (--length) must be at least 2")
     if cfg.encoder.method == "age" and cfg.encoder.model != "rev_rec":
         raise ConfigError("AGE uses the rev_rec pretext task only; drop --model or use --method cage")
+    _validate_splits(cfg.data)
+
+
+def _validate_splits(d: DataConfig) -> None:
+    """Predefined splits (``sets``), legacy test splits and probe/gallery pairs must agree."""
+    if d.source not in ("raw", "reference_npy"):
+        raise ConfigError(f"option data.source={d.source!r} is not valid; choose one of: raw, reference_npy")
+    if d.view is not None:
+        d.view = str(d.view)
+    if not isinstance(d.sets, dict) or not all(isinstance(v, list) and v for v in d.sets.values()):
+        raise ConfigError("option data.sets must map split names to non-empty lists of condition patterns")
+    if d.sets and "train" not in d.sets:
+        raise ConfigError("option data.sets must define a 'train' split")
+    if not isinstance(d.tests, list) or not d.tests or not all(isinstance(t, str) for t in d.tests):
+        raise ConfigError("option data.tests must be a non-empty list of split names")
+    if not isinstance(d.pairs, list):
+        raise ConfigError("option data.pairs must be a list of {name, probe, gallery}")
+    for p in d.pairs:
+        if not isinstance(p, dict) or set(p) != {"name", "probe", "gallery"}:
+            raise ConfigError(f"option data.pairs: each pair needs exactly name, probe, gallery; got {p!r}")
+    names = set(d.sets) if d.sets else None
+    if names is not None:
+        wanted = d.tests if d.protocol == "legacy" else [s for p in d.pairs for s in (p["probe"], p["gallery"])]
+        missing = sorted({w for w in wanted if w not in names})
+        if missing:
+            raise ConfigError(f"split(s) {', '.join(missing)} are not defined in data.sets "
+                              f"(defined: {', '.join(sorted(names))})")
 
 
 def from_dict(d: dict) -> RunConfig:
     """Rebuild a config saved with :meth:`RunConfig.to_dict`."""
     cfg = RunConfig()
     apply(cfg, d, "saved config")
+    if cfg.data.view is not None:
+        cfg.data.view = str(cfg.data.view)
     return cfg
 

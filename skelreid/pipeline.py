@@ -8,7 +8,7 @@ A run folder holds everything needed to re-evaluate without retraining::
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -17,13 +17,15 @@ import torch
 from .config import RunConfig, from_dict
 from .data.datasets import load_sequences
 from .data.records import walks_by_person
-from .data.splits import check_persons_covered, load_manifest, make_manifest, manifest_hash, save_manifest
+from .data.splits import (assign_sets, check_persons_covered, load_manifest, make_manifest,
+                          make_predefined_manifest, manifest_hash, predefined_split, save_manifest)
 from .data.windows import WindowSet, make_windows
 from .device import resolve_device
 from .errors import ConfigError
 from .features import rows, rows_per_window, window_vectors
 from .io import read_json, write_json
 from .pretext import TASKS, members, shuffle_frames
+from .runstate import claim_run_folder, lock_run_folder
 from .training.checkpoint import load_checkpoint, save_checkpoint
 from .training.encoder import EncoderSpec, embed_windows, load_encoder, mean_attention, train_encoder
 from .training.recognition import EvalSet, RecognitionNet, train_rn, window_logits
@@ -39,36 +41,157 @@ class Prepared:
     manifest: dict
     splits: dict[str, WindowSet]
     summary: dict
+    tests: list[str] = field(default_factory=lambda: ["test"])          # legacy: evaluated splits
+    pairs: list[dict] = field(default_factory=lambda: [dict(DEFAULT_PAIR)])  # probe_gallery
+    walk_view: dict[str, str] = field(default_factory=dict)             # walk id -> view
 
 
-def prepare(cfg: RunConfig, manifest_path: Path | None = None) -> Prepared:
-    """Load walks, cut windows, load or create the split manifest."""
+DEFAULT_PAIR = {"name": "probe_gallery", "probe": "probe", "gallery": "gallery"}
+
+
+def select_view(seqs: list, view: str | None) -> list:
+    """Keep the walks of one view (``None`` keeps all)."""
+    from .data.records import natural_key
+
+    if view is None:
+        return seqs
+    views = sorted({s.view for s in seqs if s.view is not None}, key=natural_key)
+    if not views:
+        raise ConfigError(f"--view {view}: this dataset has no views")
+    if view not in views:
+        raise ConfigError(f"--view {view}: no walks of that view; the data has views {', '.join(views)}")
+    return [s for s in seqs if s.view == view]
+
+
+def dataset_views(seqs: list) -> list[str]:
+    from .data.records import natural_key
+
+    return sorted({s.view for s in seqs if s.view is not None}, key=natural_key)
+
+
+def prepare(cfg: RunConfig, manifest_path: Path | None = None, sequences: list | None = None) -> Prepared:
+    """Load walks, cut windows, load or create the split manifest.
+
+    ``sequences`` skips reading (a ``--view all`` run reads the files once).
+    """
     d = cfg.data
-    seqs = load_sequences(d, persons=d.persons, progress=cfg.progress)
+    if d.source == "reference_npy":
+        return _prepare_reference(cfg, manifest_path)
+    seqs = sequences if sequences is not None else load_sequences(d, persons=d.persons, progress=cfg.progress)
+    seqs = select_view(seqs, d.view)
     ws = make_windows(seqs, d.length, d.clip, d.normalise)
     walks = walks_by_person(seqs)
+    walk_person = {s.walk_id: s.person for s in seqs}
     if manifest_path is not None and manifest_path.exists():
         manifest = load_manifest(manifest_path, ws.walks)
     else:
-        params = ({"test_walks": d.test_walks, "val_walks": d.val_walks} if d.protocol == "legacy"
-                  else {"gallery_walks": d.gallery_walks, "probe_walks": d.probe_walks})
-        manifest = make_manifest(d.dataset, walks, d.protocol, d.split_seed, **params)
+        if d.sets:
+            legacy = d.protocol == "legacy"
+            splits = predefined_split(assign_sets(seqs, d.sets), walk_person, d.split_seed,
+                                      d.val_walks if legacy else 0)
+            manifest = make_predefined_manifest(d.dataset, splits, d.protocol, d.split_seed,
+                                                sets=d.sets, val_walks=d.val_walks if legacy else 0)
+        else:
+            params = ({"test_walks": d.test_walks, "val_walks": d.val_walks} if d.protocol == "legacy"
+                      else {"gallery_walks": d.gallery_walks, "probe_walks": d.probe_walks})
+            groups = walks
+            if d.split_by_view and d.view is None and any(s.view is not None for s in seqs):
+                groups = {}
+                for s in seqs:
+                    groups.setdefault(f"{s.person}@view{s.view}", []).append(s.walk_id)
+            manifest = make_manifest(d.dataset, groups, d.protocol, d.split_seed, **params)
+            manifest["persons"] = len(walks)
         if manifest_path is not None:
             save_manifest(manifest_path, manifest)
-    walk_person = {s.walk_id: s.person for s in seqs}
-    check_persons_covered(manifest, walk_person)
+    if manifest["protocol"] == "legacy":
+        check_persons_covered(manifest, walk_person)
+    walk_view = {s.walk_id: s.view for s in seqs if s.view is not None}
+    return _prepared(cfg, ws, manifest, walk_view, frames=int(sum(s.num_frames for s in seqs)))
+
+
+def _prepared(cfg: RunConfig, ws: WindowSet, manifest: dict, walk_view: dict, frames: int,
+              tests: list[str] | None = None) -> Prepared:
+    d = cfg.data
     splits = {name: ws.subset(ids) for name, ids in manifest["splits"].items()}
-    summary = {"persons": len(walks), "walks": len(seqs), "frames": int(sum(s.num_frames for s in seqs)),
+    tests = tests or list(d.tests)
+    pairs = [dict(p) for p in d.pairs] or [dict(DEFAULT_PAIR)]
+    needed = tests if manifest["protocol"] == "legacy" else [x for p in pairs for x in (p["probe"], p["gallery"])]
+    missing = sorted({n for n in needed if n not in splits})
+    if missing:
+        raise ConfigError(f"the split has no {', '.join(missing)}; it has {', '.join(splits)}")
+    persons = {w.split("/", 1)[0] for w in manifest["splits"].get("train", [])}
+    summary = {"persons": len(ws.persons), "walks": len(ws.walks), "frames": frames,
                "windows": len(ws), "windows_per_split": {k: len(v) for k, v in splits.items()},
-               "walks_per_split": {k: len(v) for k, v in manifest["splits"].items()}}
-    return Prepared(ws, manifest, splits, summary)
+               "walks_per_split": {k: len(v) for k, v in manifest["splits"].items()},
+               "train_persons": len(persons)}
+    if walk_view:
+        summary["views"] = sorted(set(walk_view.values()))
+    return Prepared(ws, manifest, splits, summary, tests, pairs, walk_view)
 
 
-def encoder_training_set(p: Prepared) -> WindowSet:
-    """The walks the encoders learn from (no labels are used): all but test / probe / gallery."""
-    names = ["train", "val"] if p.manifest["protocol"] == "legacy" else ["train"]
+#: The authors' npy layout names CASIA-B's condition-matching data ``CASIA_B_match``.
+def reference_dataset_name(cfg: RunConfig) -> str:
+    d = cfg.data
+    if d.dataset.upper() == "CASIA_B" and d.protocol == "probe_gallery":
+        return "CASIA_B_match"
+    return d.dataset
+
+
+def _prepare_reference(cfg: RunConfig, manifest_path: Path | None) -> Prepared:
+    """Windows and splits straight from the authors' preprocessed npy files (spec §1.1-1.2)."""
+    from .data.readers.reference_npy import read_reference_layout
+
+    d = cfg.data
+    if d.root is None:
+        raise ConfigError("--source reference_npy needs --root (the folder that holds Datasets/)")
+    if d.view == "all":
+        raise ConfigError("--view all is not available with --source reference_npy; give one view")
+    name = reference_dataset_name(cfg)
+    ref = read_reference_layout(d.root, name, d.length, view=None if d.view is None else int(d.view))
+    merged, ids = _merge_splits(ref.splits)
+    if manifest_path is not None and manifest_path.exists():
+        manifest = load_manifest(manifest_path, merged.walks)
+    else:
+        manifest = make_predefined_manifest(name, ids, d.protocol, d.split_seed, source="reference_npy")
+        if manifest_path is not None:
+            save_manifest(manifest_path, manifest)
+    tests = d.tests if all(t in ids for t in d.tests) else [n for n in ids if n != "train"]
+    if d.protocol == "legacy":
+        check_persons_covered(manifest, {w: w.split("/", 1)[0] for w in merged.walks})
+    return _prepared(cfg, merged, manifest, {}, frames=len(merged) * d.length, tests=tests)
+
+
+def _merge_splits(splits: dict[str, WindowSet]) -> tuple[WindowSet, dict[str, list[str]]]:
+    """One window set of every split, walk ids kept apart per split."""
+    first = next(iter(splits.values()))
+    walks: list[str] = []
+    parts, ids = [], {}
+    for name, ws in splits.items():
+        offset = len(walks)
+        walks += ws.walks
+        parts.append((ws, offset))
+        ids[name] = list(ws.walks)
+    merged = WindowSet(np.concatenate([ws.data for ws, _ in parts]), np.concatenate([ws.label for ws, _ in parts]),
+                       np.concatenate([ws.walk + off for ws, off in parts]),
+                       np.concatenate([ws.position for ws, _ in parts]), list(first.persons), walks, first.layout)
+    return merged, ids
+
+
+def encoder_training_set(cfg: RunConfig, p: Prepared) -> WindowSet:
+    """The walks the encoders learn from (no labels are used): train (+ val), never a test split.
+
+    With ``reference_quirks`` on BIWI, only the first two thirds of the training
+    windows in file order are used, as the reference code does (spec §1.7).
+    """
+    names = ["train", "val"] if "val" in p.manifest["splits"] else ["train"]
     ids = [w for n in names for w in p.manifest["splits"][n]]
-    return p.windows.subset(ids)
+    ws = p.windows.subset(ids)
+    if cfg.reference_quirks and cfg.data.dataset.upper() == "BIWI":
+        keep = np.zeros(len(ws), dtype=bool)
+        keep[: len(ws) - (-(-len(ws) // 3))] = True
+        ws = WindowSet(ws.data[keep], ws.label[keep], ws.walk[keep], ws.position[keep], ws.persons, ws.walks,
+                       ws.layout)
+    return ws
 
 
 def encoder_specs(cfg: RunConfig) -> list[EncoderSpec]:
@@ -82,17 +205,34 @@ def _quirk_plus(cfg: RunConfig) -> bool:
 
 
 def run_encoders(cfg: RunConfig, p: Prepared, run_dir: Path, device: torch.device) -> dict:
-    train_ws = encoder_training_set(p)
+    """Train every encoder set of ``cfg``; skip those already trained with this configuration and split,
+    and continue an interrupted one from its resume checkpoint (see :mod:`skelreid.runstate`)."""
+    from .runstate import encoder_fingerprint, final_history_row, verified_checkpoint_meta
+    from .training.resume import ResumeFile, note
+
+    train_ws = encoder_training_set(cfg, p)
+    split_sha = manifest_hash(p.manifest)
+    fingerprint = f"{encoder_fingerprint(cfg)}/{split_sha}"
     info = {}
     for spec in encoder_specs(cfg):
         if _quirk_plus(cfg) and spec.task != "rev_rec":
             continue
+        prefix = run_dir / "encoders" / spec.tag
+        resume = ResumeFile(run_dir / "resume", f"encoder_{spec.tag}", fingerprint, cfg.checkpoint_minutes)
+        done = verified_checkpoint_meta(prefix, f"encoder {spec.tag}")
+        if done is not None and done.get("fingerprint") == fingerprint:
+            note(f"encoder {spec.tag}: already trained with this configuration in {prefix.parent} (skipped)")
+            resume.clear()
+            info[spec.tag] = {"windows": done.get("windows"), "seconds": 0.0, "skipped": True,
+                              "final": final_history_row(prefix.with_name(prefix.name + "_losses.csv"))}
+            continue
         inputs, targets = TASKS.get(spec.task).make(train_ws, cfg.seed)
         t0 = time.perf_counter()
-        _, hist = train_encoder(inputs, targets, spec, cfg, device, out_prefix=run_dir / "encoders" / spec.tag,
-                                meta={"split_sha256": manifest_hash(p.manifest), "seed": cfg.seed,
-                                      "windows": len(inputs)},
-                                log_dir=run_dir / "tensorboard" / spec.tag)
+        _, hist = train_encoder(inputs, targets, spec, cfg, device, out_prefix=prefix,
+                                meta={"split_sha256": split_sha, "seed": cfg.seed, "windows": len(inputs),
+                                      "fingerprint": fingerprint},
+                                log_dir=run_dir / "tensorboard" / spec.tag, resume=resume)
+        resume.clear()  # the final weights are saved: the stage is complete
         info[spec.tag] = {"windows": len(inputs), "seconds": time.perf_counter() - t0,
                           "final": {k: v for k, v in hist.epochs[-1].items()} if hist.epochs else {}}
     return info
@@ -135,20 +275,39 @@ def selection_rules(cfg: RunConfig, has_val: bool) -> list[str]:
 
 
 def run_rn(cfg: RunConfig, p: Prepared, models: dict, run_dir: Path, device: torch.device) -> dict:
+    """Train the RN (skipped when already trained with this configuration and split; an interrupted
+    training continues from its resume checkpoint, see :mod:`skelreid.runstate`)."""
+    from .runstate import rn_fingerprint, verified_checkpoint_meta
     from .training.encoder import write_history_csv, TrainHistory
+    from .training.resume import ResumeFile, note
 
-    train = eval_set(cfg, models, p.splits["train"], device, training=True)
     val_ws = p.splits.get("val")
-    val = eval_set(cfg, models, val_ws, device, training=False) if val_ws is not None and len(val_ws) else None
-    rules = selection_rules(cfg, val is not None)
-    test = eval_set(cfg, models, p.splits["test"], device, training=False) if "test" in rules else None
+    has_val = val_ws is not None and len(val_ws) > 0
+    rules = selection_rules(cfg, has_val)
+    saved_rules = list(rules)
+    if "test" in rules and len(p.tests) > 1:
+        saved_rules += [f"test-{name}" for name in p.tests]   # one test-selected RN per test split
+    fingerprint = rn_fingerprint(cfg, manifest_hash(p.manifest), run_dir / "encoders", list(models))
+    resume = ResumeFile(run_dir / "resume", "rn", fingerprint, cfg.checkpoint_minutes)
+    saved = {r: verified_checkpoint_meta(run_dir / "rn" / r, f"the recognition network ({r})") for r in saved_rules}
+    if all(m is not None and m.get("fingerprint") == fingerprint for m in saved.values()) \
+            and (run_dir / "rn" / "history.csv").exists():
+        note(f"recognition network: already trained with this configuration in {run_dir / 'rn'} (skipped)")
+        resume.clear()
+        return {"rules": rules, "best_epoch": {r: saved[r]["epoch"] for r in rules}, "skipped": True, "history": []}
+    train = eval_set(cfg, models, p.splits["train"], device, training=True)
+    val = eval_set(cfg, models, val_ws, device, training=False) if has_val else None
+    test = ({name: eval_set(cfg, models, p.splits[name], device, training=False) for name in p.tests}
+            if "test" in rules else None)
     res = train_rn(train, len(p.windows.persons), cfg.rn, device, cfg.seed, val=val, test=test,
-                   progress=cfg.progress)
-    for rule in rules:
+                   progress=cfg.progress, resume=resume)
+    write_history_csv(run_dir / "rn" / "history.csv", TrainHistory(res.history))
+    for rule in saved_rules:
         save_checkpoint(run_dir / "rn" / rule, res.states[rule], {
             "kind": "recognition_net", "selection": rule, "epoch": res.best_epoch[rule],
-            "in_features": train.x.shape[1], "num_classes": len(p.windows.persons), "hidden": cfg.rn.hidden})
-    write_history_csv(run_dir / "rn" / "history.csv", TrainHistory(res.history))
+            "in_features": train.x.shape[1], "num_classes": len(p.windows.persons), "hidden": cfg.rn.hidden,
+            "fingerprint": fingerprint})
+    resume.clear()  # every selected state is saved: the stage is complete
     return {"rules": rules, "best_epoch": {r: res.best_epoch[r] for r in rules}, "history": res.history}
 
 
@@ -163,47 +322,107 @@ def load_rn(run_dir: Path, rule: str, device: torch.device) -> tuple[Recognition
 
 
 def evaluate_legacy(cfg: RunConfig, p: Prepared, models: dict, run_dir: Path, device: torch.device) -> dict:
+    """Score every legacy test split with the RN of every selection rule.
+
+    With ``rn.select=test`` and several test splits (IAS-A / IAS-B), each split is
+    scored with the epoch chosen on that split, as the reference code does.
+    """
     from .evaluation.metrics import classification_report
 
-    test = eval_set(cfg, models, p.splits["test"], device, training=False)
     rules = selection_rules(cfg, len(p.splits.get("val", [])) > 0)
-    out = {"selection": rules[0], "by_selection": {}, "scores": {}}
-    for rule in rules:
-        net, meta = load_rn(run_dir, rule, device)
-        scores = window_logits(net, test, device)
-        rep = classification_report(scores, test.y, len(p.windows.persons))
-        rep["epoch"] = meta["epoch"]
-        out["by_selection"][rule] = rep
-        out["scores"][rule] = scores
-    out["test_features"] = test.x.reshape(len(test.y), test.rows_per_window, -1).mean(axis=1)
-    out["test_labels"] = test.y
+    out: dict = {"selection": rules[0], "tests": {}, "primary_test": p.tests[0]}
+    nets = {}
+    for name in p.tests:
+        test = eval_set(cfg, models, p.splits[name], device, training=False)
+        entry: dict = {"by_selection": {}, "scores": {}}
+        for rule in rules:
+            key = _rn_name(run_dir, rule, name)
+            if key not in nets:
+                nets[key] = load_rn(run_dir, key, device)
+            net, meta = nets[key]
+            scores = window_logits(net, test, device)
+            rep = classification_report(scores, test.y, len(p.windows.persons))
+            rep["epoch"] = meta["epoch"]
+            entry["by_selection"][rule] = rep
+            entry["scores"][rule] = scores
+        views = _per_view(p, p.splits[name], entry["scores"][rules[0]])
+        if views:
+            entry["per_view"] = views
+        out["tests"][name] = entry
+        if name == p.tests[0]:
+            out["by_selection"], out["scores"] = entry["by_selection"], entry["scores"]
+            out["test_features"] = test.x.reshape(len(test.y), test.rows_per_window, -1).mean(axis=1)
+            out["test_labels"] = test.y
     return out
 
 
+def _rn_name(run_dir: Path, rule: str, test_name: str) -> str:
+    """The saved RN of a rule; test selection may have one RN per test split."""
+    per_split = f"{rule}-{test_name}"
+    if rule == "test" and (run_dir / "rn" / f"{per_split}.json").exists():
+        return per_split
+    return rule
+
+
+def _per_view(p: Prepared, ws: WindowSet, scores: np.ndarray) -> dict:
+    """Rank-1 of the test windows of each view, when the test split has several views."""
+    if not p.walk_view:
+        return {}
+    view_of = np.array([p.walk_view.get(w, "") for w in ws.walks])[ws.walk]
+    views = [v for v in dict.fromkeys(view_of.tolist()) if v]
+    if len(views) < 2:
+        return {}
+    from .data.records import natural_key
+
+    hit = scores.argmax(1) == ws.label
+    return {v: {"rank1": float(hit[view_of == v].mean()), "windows": int((view_of == v).sum())}
+            for v in sorted(views, key=natural_key)}
+
+
 def evaluate_probe_gallery(cfg: RunConfig, p: Prepared, models: dict, device: torch.device) -> dict:
+    """Retrieval for every probe/gallery pair (same-walk matches excluded by walk id)."""
     from .evaluation.retrieval import evaluate_retrieval, pairwise_euclidean, sequence_features
 
-    feats = {}
-    for name in ("gallery", "probe"):
-        ws = p.splits[name]
-        vec = window_vectors(contexts(cfg, models, ws, device, training=False), cfg.retrieval.feature)
-        if cfg.retrieval.pooling == "mean":
-            pooled, walk_idx = sequence_features(vec, ws.walk, how="mean")
-            walk_idx = np.asarray(walk_idx)
-            feats[name] = (pooled, ws.walk_person[walk_idx], walk_idx)
-        else:
-            feats[name] = (vec, ws.label, ws.walk)
-    (g, gy, gw), (q, qy, qw) = feats["gallery"], feats["probe"]
-    dist = pairwise_euclidean(q, g)
-    rep = evaluate_retrieval(dist, qy, gy, probe_walks=qw, gallery_walks=gw)
-    rep["features"] = {"window": cfg.retrieval.feature, "pooling": cfg.retrieval.pooling}
-    return {"retrieval": rep, "test_features": q, "test_labels": qy}
+    feats: dict = {}
+
+    def features(name: str):
+        if name not in feats:
+            ws = p.splits[name]
+            vec = window_vectors(contexts(cfg, models, ws, device, training=False), cfg.retrieval.feature)
+            if cfg.retrieval.pooling == "mean":
+                pooled, walk_idx = sequence_features(vec, ws.walk, how="mean")
+                walk_idx = np.asarray(walk_idx)
+                feats[name] = (pooled, ws.walk_person[walk_idx], walk_idx)
+            elif cfg.data.source == "reference_npy":
+                # The authors' files have no walk boundaries (one pseudo-walk per person and split):
+                # exclude only the probe window itself, as the reference's 2nd-nearest rule intends.
+                feats[name] = (vec, ws.label, ws.walk * len(p.windows) + ws.position)
+            else:
+                feats[name] = (vec, ws.label, ws.walk)
+        return feats[name]
+
+    out: dict = {"pairs": {}}
+    for pair in p.pairs:
+        (g, gy, gw), (q, qy, qw) = features(pair["gallery"]), features(pair["probe"])
+        rep = evaluate_retrieval(pairwise_euclidean(q, g), qy, gy, probe_walks=qw, gallery_walks=gw)
+        rep["features"] = {"window": cfg.retrieval.feature, "pooling": cfg.retrieval.pooling}
+        rep["probe"], rep["gallery"] = pair["probe"], pair["gallery"]
+        out["pairs"][pair["name"]] = rep
+        if "retrieval" not in out:
+            out.update(retrieval=rep, primary_pair=pair["name"], test_features=q, test_labels=qy)
+    return out
 
 
-def run(cfg: RunConfig, run_dir: str | Path, stages: tuple[str, ...] = STAGES) -> dict:
-    """Run the requested stages in ``run_dir`` and write the reports; returns results."""
+def run(cfg: RunConfig, run_dir: str | Path, stages: tuple[str, ...] = STAGES,
+        sequences: list | None = None) -> dict:
+    """Run the requested stages in ``run_dir`` and write the reports; returns results.
+
+    ``data.view == "all"`` runs the whole pipeline once per view (see :func:`run_views`).
+    """
     from .reports.results import write_reports
 
+    if cfg.data.view == "all":
+        return run_views(cfg, run_dir, stages)
     run_dir = Path(run_dir)
     bad = [s for s in stages if s not in STAGES]
     if bad:
@@ -215,12 +434,14 @@ def run(cfg: RunConfig, run_dir: str | Path, stages: tuple[str, ...] = STAGES) -
         saved = from_dict(read_json(run_dir / "config.json"))
         saved.device, saved.progress = cfg.device, cfg.progress
         saved.rn = cfg.rn if "rn" in stages else saved.rn
+        saved.checkpoint_minutes = cfg.checkpoint_minutes
         cfg = saved
+        lock_run_folder(run_dir)  # one command at a time in a run folder
     else:
-        run_dir.mkdir(parents=True, exist_ok=True)
+        cfg = claim_run_folder(cfg, run_dir)  # a new run, the same run continued, or refused: see runstate
     write_json(run_dir / "config.json", cfg.to_dict())
     torch.manual_seed(cfg.seed)
-    p = prepare(cfg, run_dir / "split.json")
+    p = prepare(cfg, run_dir / "split.json", sequences)
     stage_info: dict = {"prepare": p.summary}
     if "encoder" in stages:
         stage_info["encoder"] = run_encoders(cfg, p, run_dir, device)
@@ -235,11 +456,63 @@ def run(cfg: RunConfig, run_dir: str | Path, stages: tuple[str, ...] = STAGES) -
         results.update(evaluate_legacy(cfg, p, models, run_dir, device))
     else:
         results.update(evaluate_probe_gallery(cfg, p, models, device))
-    sample = p.splits["test" if protocol == "legacy" else "probe"]
+    sample = p.splits[p.tests[0] if protocol == "legacy" else p.pairs[0]["probe"]]
     attention = {ax: a for ax, a in zip("xyz", mean_attention(next(iter(models.values())), sample.data, device))}
     results["stages"] = stage_info
     results["wall_time_s"] = time.perf_counter() - t0
     return write_reports(run_dir, cfg, p, results, attention, models, device)
+
+
+def run_views(cfg: RunConfig, run_dir: str | Path, stages: tuple[str, ...] = STAGES) -> dict:
+    """The whole pipeline once per view, each in ``run_dir/view_<v>/``, then one table.
+
+    This is the cross-view evaluation of CASIA-B (11 views) and KS20 (5 views): the
+    encoders, the recognition network and the test all use one view's walks.
+    """
+    import copy
+
+    from .reports.results import write_view_reports
+
+    run_dir = Path(run_dir)
+    if "encoder" not in stages:
+        saved = from_dict(read_json(run_dir / "config.json"))
+        saved.device, saved.progress = cfg.device, cfg.progress
+        saved.rn = cfg.rn if "rn" in stages else saved.rn
+        cfg = saved
+        lock_run_folder(run_dir)
+    else:
+        _refuse_other_view_runs(cfg, run_dir)
+        cfg = claim_run_folder(cfg, run_dir)
+    write_json(run_dir / "config.json", cfg.to_dict())
+    t0 = time.perf_counter()
+    seqs = None if cfg.data.source == "reference_npy" else load_sequences(
+        cfg.data, persons=cfg.data.persons, progress=cfg.progress)
+    views = dataset_views(seqs or [])
+    if not views:
+        raise ConfigError("--view all: this dataset has no views")
+    per_view = {}
+    for v in views:
+        vcfg = copy.deepcopy(cfg)
+        vcfg.data.view = v
+        if cfg.progress:
+            print(f"view {v} ({views.index(v) + 1}/{len(views)})", flush=True)
+        per_view[v] = run(vcfg, run_dir / f"view_{v}", stages, sequences=seqs)
+    return write_view_reports(run_dir, cfg, per_view, time.perf_counter() - t0)
+
+
+def _refuse_other_view_runs(cfg: RunConfig, run_dir: Path) -> None:
+    """A ``--view all`` folder whose views already trained under another configuration is refused."""
+    from .runstate import config_differences, has_trained_anything
+
+    saved_path = run_dir / "config.json"
+    if cfg.resume or not saved_path.exists():
+        return
+    if not any(has_trained_anything(d) for d in run_dir.glob("view_*")):
+        return
+    diffs = config_differences(from_dict(read_json(saved_path)), cfg)
+    if diffs:
+        raise ConfigError(f"{run_dir} holds per-view runs of another configuration ({'; '.join(diffs[:3])}); "
+                          "choose another --out folder, or add --resume to continue that run")
 
 
 def evaluate_run(run_dir: str | Path, device: str | None = None, progress: bool = True) -> dict:

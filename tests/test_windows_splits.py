@@ -162,3 +162,44 @@ def test_person_missing_from_training_is_refused():
 def test_walks_by_person_natural_order():
     seqs = [_seq("P10", "1", 20), _seq("P2", "10", 20), _seq("P2", "9", 20)]
     assert walks_by_person(seqs) == {"P2": ["P2/9", "P2/10"], "P10": ["P10/1"]}
+
+
+def _walk(person, walk, condition=None, sequence=None, frames=40):
+    from skelreid.data.records import Sequence
+
+    return Sequence(person=person, walk=walk, frames=np.zeros((frames, 20, 3), np.float32), layout="kinect_v1",
+                    condition=condition, meta={"sequence": sequence} if sequence else {})
+
+
+def test_assign_sets_matches_condition_sequence_and_walk_and_reports_empty_sets():
+    from skelreid.data.splits import assign_sets
+    from skelreid.errors import ConfigError
+
+    seqs = [_walk("001", "nm-01_090", "nm", "nm-01"), _walk("001", "nm-05_090", "nm", "nm-05"),
+            _walk("001", "cl-01_090", "cl", "cl-01"), _walk("002", "Training", "Training"),
+            _walk("002", "Testing-Walking", "Testing/Walking")]
+    out = assign_sets(seqs, {"train": ["nm-0[1-4]*", "Training"], "nm": ["nm-05*"], "Walking": ["Testing/Walking"]})
+    assert out == {"train": ["001/nm-01_090", "002/Training"], "nm": ["001/nm-05_090"],
+                   "Walking": ["002/Testing-Walking"]}            # cl-01 matches no split: not used
+    with pytest.raises(ConfigError, match="no walk matches the split.*bg.*conditions"):
+        assign_sets(seqs, {"train": ["Training"], "bg": ["bg-*"]})
+
+
+def test_predefined_split_holds_out_validation_walks_but_never_a_persons_last_one():
+    from skelreid.data.splits import predefined_split
+
+    sets = {"train": ["a/1", "a/2", "a/3", "b/1"], "test": ["a/9", "b/9"]}
+    person = {w: w.split("/")[0] for ids in sets.values() for w in ids}
+    out = predefined_split(sets, person, seed=0, val_walks=1)
+    assert len(out["val"]) == 1 and out["val"][0].startswith("a/")      # b has a single training walk
+    assert sorted(out["train"] + out["val"]) == sets["train"] and out["test"] == sets["test"]
+    assert predefined_split(sets, person, seed=0, val_walks=1) == out      # seeded
+    assert "val" not in predefined_split(sets, person, seed=0, val_walks=0)
+
+
+def test_manifest_of_predefined_splits_round_trips(tmp_path):
+    from skelreid.data.splits import load_manifest, make_predefined_manifest, save_manifest
+
+    m = make_predefined_manifest("IAS", {"train": ["1/Training"], "IAS-A": ["1/TestingA"]}, "legacy")
+    save_manifest(tmp_path / "s.json", m)
+    assert load_manifest(tmp_path / "s.json", ["1/Training", "1/TestingA"]) == m

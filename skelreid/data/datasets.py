@@ -50,18 +50,42 @@ def _load_synthetic(cfg, progress: bool = False) -> list[Sequence]:
 def _load_kgbd(cfg, progress: bool = False) -> list[Sequence]:
     from .readers.kgbd import read_kgbd
 
-    return read_kgbd(_root(cfg, "KGBD"), cache_dir=_cache(cfg, "KGBD"), progress=progress)
+    return read_kgbd(_root(cfg, "KGBD"), cache_dir=_cache(cfg, "KGBD"), progress=progress, nan_policy=cfg.nan_policy)
+
+
+def _load_biwi_ias(name: str):
+    def load(cfg, progress: bool = False) -> list[Sequence]:
+        from .readers.biwi_ias import read_biwi_ias
+
+        return read_biwi_ias(_root(cfg, name), progress=progress, nan_policy=cfg.nan_policy)
+    return load
+
+
+def _load_ks20(cfg, progress: bool = False) -> list[Sequence]:
+    from .readers.ks20 import read_ks20
+
+    return read_ks20(_root(cfg, "KS20"), progress=progress, nan_policy=cfg.nan_policy)
+
+
+def _load_casia_b(cfg, progress: bool = False) -> list[Sequence]:
+    from .readers.casia_b import read_casia_b
+
+    return read_casia_b(_root(cfg, "CASIA_B"), progress=progress, nan_policy=cfg.nan_policy)
 
 
 def _load_generic(cfg, progress: bool = False) -> list[Sequence]:
     from .readers.generic import read_generic
 
-    return read_generic(_root(cfg, "generic"))
+    return read_generic(_root(cfg, "generic"), nan_policy=cfg.nan_policy)
 
 
 for _spec in (
     DatasetSpec("synthetic", _load_synthetic, "procedural walkers (embedded, no download)", needs_root=False),
     DatasetSpec("KGBD", _load_kgbd, "Kinect Gait Biometry Dataset raw text (Data/PersonNNN/K.txt)"),
+    DatasetSpec("BIWI", _load_biwi_ias("BIWI"), "BIWI RGBD-ID raw skeletons (Training/, Testing/Walking/, Testing/Still/)"),
+    DatasetSpec("IAS", _load_biwi_ias("IAS"), "IAS-Lab RGBD-ID raw skeletons (Training/, TestingA/, TestingB/)"),
+    DatasetSpec("KS20", _load_ks20, "KS20 VisLab multi-view Kinect v2 skeletons (25 joints, 5 views)"),
+    DatasetSpec("CASIA_B", _load_casia_b, "CASIA-B 3D skeletons (14 joints, 11 views, nm/bg/cl)"),
     DatasetSpec("generic", _load_generic, "your own data: one .npz or .csv per sequence"),
 ):
     DATASETS.add(_spec.name, _spec)

@@ -74,6 +74,55 @@ def probe_gallery_split(walks: dict[str, list[str]], seed: int = 0, gallery_walk
     return {k: sorted(v, key=natural_key) for k, v in out.items()}
 
 
+def set_keys(seq) -> list[str]:
+    """What a predefined-split pattern is matched against: the walk's condition
+    (e.g. ``Testing/Walking``), its sequence name (e.g. ``nm-05``) and its walk name."""
+    keys = [seq.condition, seq.meta.get("sequence") if isinstance(seq.meta, dict) else None, seq.walk]
+    return [str(k) for k in keys if k is not None]
+
+
+def assign_sets(sequences, sets: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Walk ids per predefined split: a walk goes to the first split with a matching pattern
+    (``fnmatch`` on :func:`set_keys`); walks that match no split are not used."""
+    from fnmatch import fnmatchcase
+
+    out: dict[str, list[str]] = {name: [] for name in sets}
+    for seq in sequences:
+        keys = set_keys(seq)
+        for name, patterns in sets.items():
+            if any(fnmatchcase(k, str(p)) for k in keys for p in patterns):
+                out[name].append(seq.walk_id)
+                break
+    empty = [name for name, ids in out.items() if not ids]
+    if empty:
+        seen = sorted({k for s in sequences for k in set_keys(s)[:2]})
+        raise ConfigError(f"no walk matches the split(s) {', '.join(empty)}; the data has conditions "
+                          f"{', '.join(seen[:12])}{' ...' if len(seen) > 12 else ''}")
+    return {k: sorted(v, key=natural_key) for k, v in out.items()}
+
+
+def predefined_split(sets: dict[str, list[str]], walk_person: dict[str, str], seed: int = 0,
+                     val_walks: int = 1) -> dict[str, list[str]]:
+    """The dataset's own splits; per person, ``val_walks`` training walks (never the last
+    one) are held out as ``val`` for selecting the recognition network's epoch."""
+    out = {k: list(v) for k, v in sets.items()}
+    if val_walks <= 0:
+        return out
+    by_person: dict[str, list[str]] = {}
+    for w in out["train"]:
+        by_person.setdefault(walk_person[w], []).append(w)
+    val: list[str] = []
+    for person, ids in by_person.items():
+        n_val = min(val_walks, len(ids) - 1)
+        if n_val > 0:
+            order = _rng_for(seed, person).permutation(len(ids))
+            val += [ids[i] for i in order[:n_val]]
+    if val:
+        out["train"] = [w for w in out["train"] if w not in set(val)]
+        out["val"] = sorted(val, key=natural_key)
+    return out
+
+
 def make_manifest(dataset: str, walks: dict[str, list[str]], protocol: str = "legacy",
                   seed: int = 0, **params) -> dict:
     """Build a split manifest (a plain dict, see :func:`manifest_bytes`)."""
@@ -95,6 +144,23 @@ def make_manifest(dataset: str, walks: dict[str, list[str]], protocol: str = "le
     }
 
 
+def make_predefined_manifest(dataset: str, splits: dict[str, list[str]], protocol: str, seed: int = 0,
+                             **params) -> dict:
+    """A manifest of the dataset's own splits (see :func:`assign_sets`, :func:`predefined_split`)."""
+    listed = [w for v in splits.values() for w in v]
+    return {
+        "format": "skelreid-split/1",
+        "dataset": dataset,
+        "protocol": protocol,
+        "predefined": True,
+        "seed": int(seed),
+        "params": {k: v for k, v in params.items()},
+        "persons": len({w.split("/", 1)[0] for w in listed}),
+        "walks": len(set(listed)),
+        "splits": {k: sorted(v, key=natural_key) for k, v in splits.items()},
+    }
+
+
 def manifest_bytes(manifest: dict) -> bytes:
     return json_dumps(manifest).encode("utf-8")
 
@@ -112,8 +178,13 @@ def load_manifest(path: str | Path, known_walks: list[str] | None = None) -> dic
     m = read_json(path)
     if not isinstance(m, dict) or m.get("format") != "skelreid-split/1" or "splits" not in m:
         raise DataError(path, "not a skelreid split manifest")
-    if m.get("protocol") not in PROTOCOLS or set(m["splits"]) != set(SPLIT_NAMES[m["protocol"]]):
-        raise DataError(path, f"manifest splits must be {SPLIT_NAMES.get(m.get('protocol'), PROTOCOLS)}")
+    if m.get("protocol") not in PROTOCOLS:
+        raise DataError(path, f"manifest protocol must be one of {', '.join(PROTOCOLS)}")
+    if m.get("predefined"):
+        if "train" not in m["splits"]:
+            raise DataError(path, "manifest of predefined splits has no 'train' split")
+    elif set(m["splits"]) != set(SPLIT_NAMES[m["protocol"]]):
+        raise DataError(path, f"manifest splits must be {SPLIT_NAMES[m['protocol']]}")
     if known_walks is not None:
         known = set(known_walks)
         listed = [w for v in m["splits"].values() for w in v]
@@ -133,5 +204,6 @@ def check_persons_covered(manifest: dict, walk_person: dict[str, str], train_spl
         if missing and name != train_split:
             raise ConfigError(
                 f"split {name!r} has persons with no training walk: {missing[:5]}; "
-                "the recognition network cannot learn them"
+                "the recognition network cannot learn them: give each a training walk in the split "
+                "manifest (split.json in the run folder), or delete it to draw a new split"
             )

@@ -33,3 +33,38 @@ def legacy_figures(dataset: str, method: str, model: str) -> tuple[float, float]
 
 def probe_gallery_figures(dataset: str, method: str) -> tuple[float, float] | None:
     return PROBE_GALLERY.get(dataset.upper(), {}).get(method)
+
+#: Probe/gallery pairs whose published name differs from the probe split's name.
+PROBE_GALLERY.update({
+    "BIWI-S": {"age": (25.1, 8.9), "cage": (25.8, 15.1)},
+    "BIWI-W": {"age": (11.7, 12.6), "cage": (11.7, 19.0)},
+})
+
+#: Cross-view Rank-1 (%) per view of the CAGE paper (field notes §2.1).
+VIEWS = {
+    "CASIA_B": {"labels": [f"{18 * v}°" for v in range(11)],
+                "cage": [35.5, 78.5, 79.5, 58.0, 66.1, 76.0, 64.4, 66.9, 68.4, 49.9, 46.3]},
+    "KS20": {"labels": ["0°", "30°", "90°", "130°", "180°"],
+             "rev_rec": [44.4, 54.9, 55.0, 41.9, 53.4], "rev_rec_plus": [48.8, 53.6, 54.9, 44.5, 57.5]},
+}
+
+#: CASIA-B condition-based matching, Rank-1 (%) of the CAGE paper (f = 50).
+CME = {"nm.nm": 54.3, "bg.bg": 37.5, "cl.cl": 31.9, "cl.nm": 27.0, "bg.nm": 36.3}
+
+
+def legacy_key(dataset: str, test: str) -> str:
+    """The published table column of a legacy test split (BIWI's is its Walking set)."""
+    if test in LEGACY:
+        return test
+    if dataset.upper() == "BIWI" and test in ("Walking", "test"):
+        return "BIWI"
+    return dataset
+
+
+def view_figures(dataset: str, method: str, model: str) -> tuple[list[str], list[float]] | None:
+    """Per-view labels and figures, for ``dataset``'s cross-view table."""
+    entry = VIEWS.get(dataset.upper())
+    if not entry or method == "age":
+        return None
+    values = entry.get(model) or entry.get("cage")
+    return (entry["labels"], values) if values else None

@@ -27,6 +27,7 @@ __all__ = [
     "plot_attention",
     "plot_embedding",
     "plot_loss_curves",
+    "plot_groups",
     "pca_2d",
 ]
 
@@ -261,5 +262,34 @@ def plot_loss_curves(table: Mapping[str, Sequence[float]], path: str | Path, tit
     ax.legend(fontsize="small")
     if title:
         ax.set_title(title)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_groups(values: Mapping[str, float], path: str | Path, reference: Sequence[float] | None = None,
+                title: str = "", ylabel: str = "Rank-1 (%)", reference_label: str = "paper") -> Path:
+    """One bar per group (views, probe/gallery pairs), in %, with an optional
+    published figure per group drawn as a marker beside each bar."""
+    if not values:
+        raise ValueError("no value to plot")
+    names = list(values)
+    y = np.array([100.0 * float(values[n]) for n in names])
+    fig = _new_figure(max(4.5, 0.6 * len(names) + 2.0), 3.6)
+    ax = fig.add_subplot(1, 1, 1)
+    x = np.arange(len(names))
+    ax.bar(x, y, width=0.6, color="#4C72B0", label="skelreid")
+    if reference is not None:
+        ref = np.array([np.nan if r is None else float(r) for r in reference], dtype=float)
+        ax.plot(x[: len(ref)], ref[: len(x)], "D", color="#DD8452", label=reference_label)
+        ax.legend(loc="lower right", fontsize=8)
+    for xi, yi in zip(x, y):
+        ax.text(xi, yi + 1, f"{yi:.1f}", ha="center", va="bottom", fontsize=7)
+    ax.set_xticks(x)
+    ax.set_xticklabels(names, rotation=45 if len(names) > 6 else 0, ha="right" if len(names) > 6 else "center",
+                       fontsize=8)
+    ax.set_ylim(0, 105)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     return _save(fig, path)
