@@ -136,6 +136,19 @@ def write_json(path: str | Path, obj: Any) -> None:
     write_text(path, json_dumps(obj))
 
 
+def read_input_bytes(path: str | Path) -> bytes:
+    """The bytes of an input file; a missing or unreadable file is a one-line :class:`DataError`."""
+    from .errors import DataError
+
+    path = Path(path)
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise DataError(path, "file not found") from None
+    except OSError as exc:
+        raise DataError(path, f"cannot read file: {exc.strerror or exc}") from None
+
+
 def read_json(path: str | Path) -> Any:
     from .errors import DataError
 

@@ -53,7 +53,13 @@ def test_biwi_probe_gallery_walking_vs_still(tmp_path, raw):
 
 
 def test_ias_reports_ias_a_and_ias_b(tmp_path, raw):
-    r, md, _ = _train(tmp_path, "--dataset", "IAS", "--root", str(raw["IAS"]), "--report-both")
+    r, md, out = _train(tmp_path, "--dataset", "IAS", "--root", str(raw["IAS"]), "--report-both")
+    # test selection, as the reference: one RN per test split, each chosen on its own split
+    hist = (out / "rn" / "history.csv").read_text().splitlines()[0].split(",")
+    assert {"test_IAS_A_rank1", "test_IAS_B_rank1", "test_rank1"} <= set(hist)
+    for name in ("IAS-A", "IAS-B"):
+        meta = json.loads((out / "rn" / f"test-{name}.json").read_text())
+        assert r["test_sets"][name]["test"]["epoch"] == meta["epoch"]
     assert set(r["test_sets"]) == {"IAS-A", "IAS-B"}
     for name in ("IAS-A", "IAS-B"):
         assert set(r["test_sets"][name]) == {"last", "test"}   # one training walk per person: no validation

@@ -42,6 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import DataError
+from ...io import read_input_bytes
 from ..layouts import KINECT_V1
 from ..nan_policy import HINT as NAN_HINT
 from ..nan_policy import F32_MAX, apply_nan_policy, check_policy
@@ -66,10 +67,7 @@ def parse_skel_frame(path: str | Path, allow_nonfinite: bool = False) -> np.ndar
     ``allow_nonfinite`` (the run's ``nan_policy`` then deals with it).
     """
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise DataError(path, f"cannot read file: {exc.strerror or exc}") from None
+    data = read_input_bytes(path)
     lines = data.split(b"\n")
     while lines and not lines[-1].strip():
         lines.pop()

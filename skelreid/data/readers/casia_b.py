@@ -67,6 +67,7 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import DataError
+from ...io import read_input_bytes
 from ..layouts import CASIA_B_14
 from ..nan_policy import HINT as NAN_HINT
 from ..nan_policy import F32_MAX, apply_nan_policy, check_policy
@@ -166,10 +167,7 @@ def parse_casia_b_file(path: str | Path, allow_nonfinite: bool = False) -> np.nd
     is always an error.
     """
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise DataError(path, f"cannot read file: {exc.strerror or exc}") from None
+    data = read_input_bytes(path)
     text = data.decode("utf-8", errors="replace").replace("\r\n", "\n")
     lines = _content_lines(text)
     if not lines:

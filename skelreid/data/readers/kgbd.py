@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import DataError
-from ...io import load_npz, save_npz
+from ...io import load_npz, read_input_bytes, save_npz
 from ..layouts import KGBD_FILE_JOINTS, KGBD_TO_KINECT_V1, KINECT_V1
 from ..nan_policy import HINT as NAN_HINT
 from ..nan_policy import F32_MAX, apply_nan_policy, check_policy
@@ -255,12 +255,7 @@ def parse_kgbd_file(path: str | Path, allow_nonfinite: bool = False) -> np.ndarr
     Non-finite coordinates are refused (file and line) unless ``allow_nonfinite``.
     """
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise DataError(path, "file not found") from None
-    except OSError as exc:
-        raise DataError(path, f"cannot read file: {exc.strerror or exc}") from None
+    data = read_input_bytes(path)
     try:
         return _parse_bytes(data, allow_nonfinite)
     except _FileProblem as exc:

@@ -68,6 +68,7 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import DataError
+from ...io import read_input_bytes
 from ..layouts import KINECT_V2
 from ..nan_policy import HINT as NAN_HINT
 from ..nan_policy import F32_MAX, apply_nan_policy, check_policy
@@ -104,10 +105,7 @@ def parse_ks20_frame(path: str | Path, allow_nonfinite: bool = False) -> np.ndar
     is always an error.
     """
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise DataError(path, f"cannot read file: {exc.strerror or exc}") from None
+    data = read_input_bytes(path)
     text = data.decode("utf-8", errors="replace")
     lines = text.split("\n")
     while lines and not lines[-1].strip():
