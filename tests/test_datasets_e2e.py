@@ -200,3 +200,12 @@ def test_make_fixture_command_and_bad_view(tmp_path, raw, capsys):
     assert main(["train", "--dataset", "BIWI", "--root", str(raw["BIWI"]), "--view", "1", *TINY,
                  "--out", str(tmp_path / "bad2")]) == 2
     assert "this dataset has no views" in capsys.readouterr().err
+
+
+def test_kgbd_preset_on_a_fixture_in_the_raw_layout(tmp_path):
+    from skelreid.data.fixtures import write_fixture
+
+    root = write_fixture("KGBD", tmp_path / "kgbd", persons=3)
+    r, md, _ = _train(tmp_path, "--dataset", "KGBD", "--root", str(root), "--cache", str(tmp_path / "cache"))
+    assert r["split"]["persons"] == 3 and r["split"]["walks_per_split"] == {"train": 9, "val": 3, "test": 3}
+    assert "paper CAGE (Rev. Rec.) (KGBD) | test data (reference code) | – | 86.9" in md
