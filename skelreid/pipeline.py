@@ -44,6 +44,7 @@ class Prepared:
     tests: list[str] = field(default_factory=lambda: ["test"])          # legacy: evaluated splits
     pairs: list[dict] = field(default_factory=lambda: [dict(DEFAULT_PAIR)])  # probe_gallery
     walk_view: dict[str, str] = field(default_factory=dict)             # walk id -> view
+    features: dict = field(default_factory=dict, repr=False)            # split -> EvalSet (one pass each)
 
 
 DEFAULT_PAIR = {"name": "probe_gallery", "probe": "probe", "gallery": "gallery"}
@@ -261,6 +262,14 @@ def contexts(cfg: RunConfig, models: dict, ws: WindowSet, device: torch.device, 
     return np.stack([embed_windows(models[s.tag], ws.data, device) for s in specs], axis=1)
 
 
+def split_eval_set(cfg: RunConfig, p: Prepared, models: dict, name: str, device: torch.device) -> EvalSet:
+    """The RN inputs of an evaluated split, computed once per run (the RN stage's test selection
+    and the evaluation share them)."""
+    if name not in p.features:
+        p.features[name] = eval_set(cfg, models, p.splits[name], device, training=False)
+    return p.features[name]
+
+
 def eval_set(cfg: RunConfig, models: dict, ws: WindowSet, device: torch.device, training: bool) -> EvalSet:
     c = contexts(cfg, models, ws, device, training)
     return EvalSet(rows(c, cfg.rn.manner).astype(np.float32), ws.label, rows_per_window(cfg.rn.manner, ws.length))
@@ -297,7 +306,7 @@ def run_rn(cfg: RunConfig, p: Prepared, models: dict, run_dir: Path, device: tor
         return {"rules": rules, "best_epoch": {r: saved[r]["epoch"] for r in rules}, "skipped": True, "history": []}
     train = eval_set(cfg, models, p.splits["train"], device, training=True)
     val = eval_set(cfg, models, val_ws, device, training=False) if has_val else None
-    test = ({name: eval_set(cfg, models, p.splits[name], device, training=False) for name in p.tests}
+    test = ({name: split_eval_set(cfg, p, models, name, device) for name in p.tests}
             if "test" in rules else None)
     res = train_rn(train, len(p.windows.persons), cfg.rn, device, cfg.seed, val=val, test=test,
                    progress=cfg.progress, resume=resume)
@@ -333,7 +342,7 @@ def evaluate_legacy(cfg: RunConfig, p: Prepared, models: dict, run_dir: Path, de
     out: dict = {"selection": rules[0], "tests": {}, "primary_test": p.tests[0]}
     nets = {}
     for name in p.tests:
-        test = eval_set(cfg, models, p.splits[name], device, training=False)
+        test = split_eval_set(cfg, p, models, name, device)
         entry: dict = {"by_selection": {}, "scores": {}}
         for rule in rules:
             key = _rn_name(run_dir, rule, name)
