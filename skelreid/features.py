@@ -36,3 +36,25 @@ def window_vectors(contexts: np.ndarray, feature: str) -> np.ndarray:
         return sc_rows(contexts)
     n, m, a, f, h = contexts.shape
     return contexts.mean(axis=3).transpose(0, 2, 1, 3).reshape(n, a * m * h)
+
+
+def reference_batch_order(labels: np.ndarray, pad: bool, batch: int = 128) -> np.ndarray:
+    """The windows the reference's fixed-batch feature extraction ends up with (spec §7.B).
+
+    Per person (in label order, windows in order): fewer than ``batch`` windows are
+    padded with copies of the person's first window up to ``batch`` when ``pad``
+    (training features; the reference removes the copies from test features), and
+    more than ``batch`` are cut to a multiple of ``batch`` (the last partial batch
+    is never run). Returns window indices.
+    """
+    labels = np.asarray(labels)
+    out = []
+    for lab in np.unique(labels):
+        idx = np.flatnonzero(labels == lab)
+        if len(idx) < batch:
+            if pad:
+                idx = np.concatenate([idx, np.repeat(idx[:1], batch - len(idx))])
+        else:
+            idx = idx[: len(idx) // batch * batch]
+        out.append(idx)
+    return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)

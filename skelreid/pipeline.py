@@ -22,7 +22,7 @@ from .data.splits import (assign_sets, check_persons_covered, load_manifest, mak
 from .data.windows import WindowSet, make_windows
 from .device import resolve_device
 from .errors import ConfigError
-from .features import rows, rows_per_window, window_vectors
+from .features import reference_batch_order, rows, rows_per_window, window_vectors
 from .io import read_json, write_json
 from .pretext import TASKS, members, shuffle_frames
 from .runstate import claim_run_folder, lock_run_folder
@@ -271,6 +271,12 @@ def split_eval_set(cfg: RunConfig, p: Prepared, models: dict, name: str, device:
 
 
 def eval_set(cfg: RunConfig, models: dict, ws: WindowSet, device: torch.device, training: bool) -> EvalSet:
+    """The RN's input rows of a split. With ``reference_quirks`` the windows are those the
+    reference's fixed batches of 128 produce (spec §7.B): short persons padded with copies of
+    their first window in training features (and, for rev_rec_plus, in test features too),
+    long persons cut to a multiple of 128."""
+    if cfg.reference_quirks:
+        ws = ws.take(reference_batch_order(ws.label, pad=training or _quirk_plus(cfg)))
     c = contexts(cfg, models, ws, device, training)
     return EvalSet(rows(c, cfg.rn.manner).astype(np.float32), ws.label, rows_per_window(cfg.rn.manner, ws.length))
 
@@ -375,7 +381,7 @@ def _rn_name(run_dir: Path, rule: str, test_name: str) -> str:
 
 def _per_view(p: Prepared, ws: WindowSet, scores: np.ndarray) -> dict:
     """Rank-1 of the test windows of each view, when the test split has several views."""
-    if not p.walk_view:
+    if not p.walk_view or len(scores) != len(ws):  # reference_quirks may have cut the test windows
         return {}
     view_of = np.array([p.walk_view.get(w, "") for w in ws.walks])[ws.walk]
     views = [v for v in dict.fromkeys(view_of.tolist()) if v]

@@ -57,3 +57,37 @@ def test_feature_layouts_follow_the_reference_order():
     np.testing.assert_array_equal(sc[1, m * f * h:(m + 1) * f * h], c[1, 0, 1].reshape(-1))
     v = window_vectors(c, "ap")
     np.testing.assert_allclose(v, ap.reshape(n, f, -1).mean(axis=1), rtol=1e-6)
+
+
+def test_reference_batch_order_pads_short_persons_and_cuts_long_ones():
+    from skelreid.features import reference_batch_order
+
+    labels = np.array([0] * 3 + [1] * 10 + [2] * 4)
+    train = reference_batch_order(labels, pad=True, batch=4)
+    # person 0: 3 windows + 1 copy of its first; person 1: 10 -> 8; person 2: exactly one batch
+    np.testing.assert_array_equal(train, [0, 1, 2, 0, 3, 4, 5, 6, 7, 8, 9, 10, 13, 14, 15, 16])
+    test = reference_batch_order(labels, pad=False, batch=4)
+    np.testing.assert_array_equal(test, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 13, 14, 15, 16])
+
+
+def test_reference_quirks_change_the_rn_features_only_when_asked():
+    import torch
+
+    from skelreid.config import build_config
+    from skelreid.pipeline import eval_set, prepare
+    from skelreid.training.encoder import build_model
+
+    cfg = build_config("synthetic", [{"encoder": {"hidden": 8, "proj_dim": 8}, "progress": False}])
+    p = prepare(cfg)
+    ws = p.splits["train"]
+    model = build_model(cfg, ws.num_joints, ws.dims).eval()
+    models = {"rev_rec_LA": model}
+    plain = eval_set(cfg, models, ws, torch.device("cpu"), training=True)
+    assert len(plain.y) == len(ws)
+    cfg.reference_quirks = True
+    quirky = eval_set(cfg, models, ws, torch.device("cpu"), training=True)
+    counts = np.bincount(ws.label)
+    assert (counts < 128).all()                       # every synthetic person is padded to 128 windows
+    assert len(quirky.y) == 128 * len(counts) and (np.bincount(quirky.y) == 128).all()
+    test = eval_set(cfg, models, p.splits["test"], torch.device("cpu"), training=False)
+    assert len(test.y) == len(p.splits["test"])       # test copies are removed again

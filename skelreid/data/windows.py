@@ -76,6 +76,12 @@ class WindowSet:
         return WindowSet(self.data[mask], self.label[mask], self.walk[mask], self.position[mask],
                          list(self.persons), list(self.walks), self.layout)
 
+    def take(self, index: np.ndarray) -> "WindowSet":
+        """The windows at ``index`` (repeats allowed), with the same persons and walks lists."""
+        index = np.asarray(index, dtype=np.int64)
+        return WindowSet(self.data[index], self.label[index], self.walk[index], self.position[index],
+                         list(self.persons), list(self.walks), self.layout)
+
     def next_in_walk(self) -> np.ndarray:
         """Index of the next window of the same walk; the last window maps to itself."""
         idx = np.arange(len(self))
