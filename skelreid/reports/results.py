@@ -223,11 +223,13 @@ def write_view_reports(run_dir: Path, cfg: RunConfig, per_view: dict, seconds: f
     ref = [figs[1][int(v)] if figs and v.isdigit() and int(v) < len(figs[1]) else None for v in rows]
     mean = {k: float(np.mean([row[k] for row in rows.values()])) for k in ("rank1", "nauc_roc", "mAP")
             if all(k in row for row in rows.values())}
+    val = [r.get("validation_rank1") for r in per_view.values()]
     out = {key: first[key] for key in ("dataset", "experiment", "preset", "protocol", "method", "model",
                                        "attention", "length", "seed", "reference_quirks", "device")}
     out.update({"view": "all", "views": {v: {**rows[v], "label": labels[v], "run": f"view_{v}/results.json"}
                                          for v in rows},
                 "mean": mean, "selection": first.get("selection"),
+                "validation_rank1": float(np.mean(val)) if all(v is not None for v in val) else None,
                 "paper": {labels[v]: f for v, f in zip(rows, ref) if f is not None} or None,
                 "wall_time_s": seconds, "versions": versions(), "config": cfg.to_dict()})
     plots.plot_groups({labels[v]: rows[v]["rank1"] for v in rows}, run_dir / "plots" / "views.png",
