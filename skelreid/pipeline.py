@@ -4,6 +4,7 @@ A run folder holds everything needed to re-evaluate without retraining::
 
     config.json  split.json  encoders/<task>_<att>.{safetensors,json}  encoders/*_losses.csv
     rn/<rule>.{safetensors,json}  rn/history.csv  results.json  results.md  plots/*.png  tensorboard/
+    resume/ (epoch checkpoints while a stage runs)  .lock  [view_<v>/ ... for --view all]
 """
 from __future__ import annotations
 
@@ -445,13 +446,7 @@ def run(cfg: RunConfig, run_dir: str | Path, stages: tuple[str, ...] = STAGES,
     device = resolve_device(cfg.device)
     t0 = time.perf_counter()
     if "encoder" not in stages:
-        # Re-use the run's saved configuration for everything that defines the trained models.
-        saved = from_dict(read_json(run_dir / "config.json"))
-        saved.device, saved.progress = cfg.device, cfg.progress
-        saved.rn = cfg.rn if "rn" in stages else saved.rn
-        saved.checkpoint_minutes = cfg.checkpoint_minutes
-        cfg = saved
-        lock_run_folder(run_dir)  # one command at a time in a run folder
+        cfg = _saved_config(cfg, run_dir, stages)
     else:
         cfg = claim_run_folder(cfg, run_dir)  # a new run, the same run continued, or refused: see runstate
     write_json(run_dir / "config.json", cfg.to_dict())
@@ -478,6 +473,17 @@ def run(cfg: RunConfig, run_dir: str | Path, stages: tuple[str, ...] = STAGES,
     return write_reports(run_dir, cfg, p, results, attention, models, device)
 
 
+def _saved_config(cfg: RunConfig, run_dir: Path, stages: tuple[str, ...]) -> RunConfig:
+    """Stages after the encoders re-use the run's saved configuration for everything that defines
+    the trained models; the command line gives the run-time options (and the RN's, when retrained)."""
+    saved = from_dict(read_json(run_dir / "config.json"))
+    saved.device, saved.progress = cfg.device, cfg.progress
+    saved.rn = cfg.rn if "rn" in stages else saved.rn
+    saved.checkpoint_minutes = cfg.checkpoint_minutes
+    lock_run_folder(run_dir)  # one command at a time in a run folder
+    return saved
+
+
 def run_views(cfg: RunConfig, run_dir: str | Path, stages: tuple[str, ...] = STAGES) -> dict:
     """The whole pipeline once per view, each in ``run_dir/view_<v>/``, then one table.
 
@@ -490,11 +496,7 @@ def run_views(cfg: RunConfig, run_dir: str | Path, stages: tuple[str, ...] = STA
 
     run_dir = Path(run_dir)
     if "encoder" not in stages:
-        saved = from_dict(read_json(run_dir / "config.json"))
-        saved.device, saved.progress = cfg.device, cfg.progress
-        saved.rn = cfg.rn if "rn" in stages else saved.rn
-        cfg = saved
-        lock_run_folder(run_dir)
+        cfg = _saved_config(cfg, run_dir, stages)
     else:
         _refuse_other_view_runs(cfg, run_dir)
         cfg = claim_run_folder(cfg, run_dir)
