@@ -149,6 +149,16 @@ def read_input_bytes(path: str | Path) -> bytes:
         raise DataError(path, f"cannot read file: {exc.strerror or exc}") from None
 
 
+def input_folder(path: str | Path) -> Path:
+    """``path`` as a folder to read from; a missing path or a file is a one-line :class:`DataError`."""
+    from .errors import DataError
+
+    path = Path(path)
+    if not path.is_dir():
+        raise DataError(path, "folder not found" if not path.exists() else "not a folder")
+    return path
+
+
 def read_json(path: str | Path) -> Any:
     from .errors import DataError
 

@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import DataError
-from ...io import read_input_bytes
+from ...io import input_folder, read_input_bytes
 from ..layouts import KINECT_V1
 from ..nan_policy import HINT as NAN_HINT
 from ..nan_policy import F32_MAX, apply_nan_policy, check_policy
@@ -148,9 +148,7 @@ def read_biwi_ias(root: str | Path, progress: bool = False, nan_policy: str = "e
     decides what non-finite coordinates do (see :mod:`skelreid.data.nan_policy`).
     """
     check_policy(nan_policy)
-    root = Path(root)
-    if not root.is_dir():
-        raise DataError(root, "folder not found" if not root.exists() else "not a folder")
+    root = input_folder(root)
     folders = _skel_folders(root)
     if not folders:
         raise DataError(root, f"no *{SKEL_SUFFIX} frame files found (expected BIWI or IAS-Lab raw skeletons)")

@@ -67,7 +67,7 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import DataError
-from ...io import read_input_bytes
+from ...io import input_folder, read_input_bytes
 from ..layouts import CASIA_B_14
 from ..nan_policy import HINT as NAN_HINT
 from ..nan_policy import F32_MAX, apply_nan_policy, check_policy
@@ -233,9 +233,7 @@ def read_casia_b(root: str | Path, progress: bool = False, nan_policy: str = "er
     :mod:`skelreid.data.nan_policy`).
     """
     check_policy(nan_policy)
-    root = Path(root)
-    if not root.is_dir():
-        raise DataError(root, "folder not found" if not root.exists() else "not a folder")
+    root = input_folder(root)
     files = _find_files(root)
     if not files:
         raise DataError(root, f"no CASIA-B skeleton files found ({_NAME_HINT})")

@@ -68,7 +68,7 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import DataError
-from ...io import read_input_bytes
+from ...io import input_folder, read_input_bytes
 from ..layouts import KINECT_V2
 from ..nan_policy import HINT as NAN_HINT
 from ..nan_policy import F32_MAX, apply_nan_policy, check_policy
@@ -229,9 +229,7 @@ def read_ks20(root: str | Path, progress: bool = False, nan_policy: str = "error
     counts ``nan_frames_dropped`` or ``nan_values_interpolated``.
     """
     check_policy(nan_policy)
-    root = Path(root)
-    if not root.is_dir():
-        raise DataError(root, "folder not found" if not root.exists() else "not a folder")
+    root = input_folder(root)
     views = _view_folders(root)
     if not views:
         raise DataError(
