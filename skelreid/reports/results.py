@@ -92,11 +92,17 @@ def _validation_rank1(run_dir: Path, epoch) -> float | None:
     return None
 
 
-def _pair_figure(r: dict, pair: str) -> float | None:
+def _pair_published(r: dict, pair: str) -> tuple[float, float | None] | None:
+    """Published (Rank-1, mAP) of a probe/gallery pair: the CAGE paper's CME Rank-1, or the later
+    re-evaluation's figures (a pair named after its test set, or the dataset's single pair)."""
     if r["dataset"].upper() == "CASIA_B" and pair in paper.CME and r["method"] != "age":
-        return paper.CME[pair]
-    fig = paper.probe_gallery_figures(pair, r["method"]) or (
+        return paper.CME[pair], None
+    return paper.probe_gallery_figures(pair, r["method"]) or (
         paper.probe_gallery_figures(r["dataset"], r["method"]) if pair == "probe_gallery" else None)
+
+
+def _pair_figure(r: dict, pair: str) -> float | None:
+    fig = _pair_published(r, pair)
     return fig[0] if fig else None
 
 
@@ -190,9 +196,8 @@ def results_markdown(r: dict) -> str:
             what = f"{k} ({m['probe']} → {m['gallery']})" if "probe" in m else k
             lines.append(f"| {what} | skelreid {model} | {_pct(m['rank1'])} | {_pct(m['rank5'])} | "
                          f"{_pct(m['rank10'])} | {_pct(m['mAP'])} | {m['num_queries']} |")
-            fig = paper.probe_gallery_figures(k, r["method"]) or (
-                paper.probe_gallery_figures(name, r["method"]) if k == "probe_gallery" else None)
-            if fig:
+            fig = _pair_published(r, k)
+            if fig and fig[1] is not None:
                 lines.append(f"| {k} | published re-evaluation | {fig[0]:.1f} | – | – | {fig[1]:.1f} | – |")
         feat = next(iter(pairs.values())).get("features", {})
         unit = "windows" if feat.get("pooling") == "none" else "walk-level features (mean of window features)"
