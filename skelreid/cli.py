@@ -26,6 +26,8 @@ def _add_run_options(ap: argparse.ArgumentParser) -> None:
     g.add_argument("--view", help="views: one view index (KS20 0-4, CASIA-B 0-10), or 'all' for one run per view")
     g.add_argument("--probe_type", "--probe-type", dest="probe_type",
                    help="probe/gallery pair(s) to evaluate, e.g. nm.nm, or 'all' (default: every pair of the preset)")
+    g.add_argument("--short-walks", choices=["skip", "error"],
+                   help="walks too short for one window: skip them (default; counted in the reports) or error")
     g.add_argument("--source", choices=["raw", "reference_npy"],
                    help="raw dataset files (default) or the authors' preprocessed npy layout (--root holds Datasets/)")
     g = ap.add_argument_group("encoder (reference options)")
@@ -40,6 +42,16 @@ def _add_run_options(ap: argparse.ArgumentParser) -> None:
     g.add_argument("--select-on-test", action="store_true",
                    help="choose the RN epoch on TEST accuracy, as the reference code does (labelled in reports)")
     g.add_argument("--report-both", action="store_true", help="report validation- and test-selected epochs")
+    g.add_argument("--paper-like", action="store_true",
+                   help="also the reference's own RN for a like-for-like row: trained on train + validation walks, "
+                        "epoch chosen on TEST, 128-window batches (labelled optimistic)")
+    g = ap.add_argument_group("training progress")
+    g.add_argument("--milestones", metavar="E1,E2,...",
+                   help="encoder epochs at which the encoders are kept and the run's protocol is evaluated "
+                        "(results_by_epoch.md; the final epoch is always one)")
+    g.add_argument("--monitor-every", type=int, metavar="N",
+                   help="every N encoder epochs, nearest-neighbour Rank-1 of validation walks against training "
+                        "walks (losses CSV, TensorBoard, progress bar; 0: off)")
     g = ap.add_argument_group("run")
     g.add_argument("--seed", type=int, help="random seed (default 0)")
     g.add_argument("--device", help="cpu, cuda, cuda:N, or a GPU index like the reference's --gpu")
@@ -55,6 +67,7 @@ def _add_run_options(ap: argparse.ArgumentParser) -> None:
     g.add_argument("--checkpoint-minutes", type=float,
                    help="resume checkpoints at every epoch end and, within an epoch, after this many minutes "
                         "(default 10; 0: epoch ends only)")
+    g.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's, usually the core count)")
     g.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
@@ -64,16 +77,20 @@ def _config_from_args(args: argparse.Namespace):
     named = {
         "data": {"root": args.root, "cache": args.cache, "length": args.length, "protocol": args.protocol,
                  "split_seed": args.split_seed, "persons": args.persons, "view": args.view,
-                 "source": args.source, "nan_policy": args.nan_policy},
+                 "source": args.source, "nan_policy": args.nan_policy, "short_walks": args.short_walks},
         "encoder": {"method": args.method, "model": args.model, "attention": args.attention,
                     "temperature": args.temperature, "epochs": args.epochs},
         "rn": {"manner": args.manner, "epochs": args.rn_epochs},
         "seed": args.seed, "device": args.device, "checkpoint_minutes": args.checkpoint_minutes,
+        "threads": args.threads, "monitor_every": args.monitor_every,
+        "milestones": args.milestones.split(",") if args.milestones else None,
     }
     if args.select_on_test:
         named["rn"]["select"] = "test"
     if args.report_both:
         named["rn"]["report_both"] = True
+    if args.paper_like:
+        named["rn"]["paper_like"] = True
     if args.reference_quirks:
         named["reference_quirks"] = True
     if args.no_progress:
@@ -130,7 +147,7 @@ def cmd_train(args: argparse.Namespace, stages: tuple[str, ...] | None = None) -
 
 
 def cmd_train_encoder(args: argparse.Namespace) -> int:
-    from .pipeline import prepare, run_encoders
+    from .pipeline import apply_threads, prepare, run_encoders
     from .device import resolve_device
     from .io import write_json
 
@@ -139,9 +156,13 @@ def cmd_train_encoder(args: argparse.Namespace) -> int:
     cfg = _config_from_args(args)
     out = Path(args.out) if args.out else _default_out(cfg)
     cfg = claim_run_folder(cfg, out)  # refuses a folder that holds another configuration's run
+    apply_threads(cfg.threads)
     write_json(out / "config.json", cfg.to_dict())
     p = prepare(cfg, out / "split.json")
-    info = run_encoders(cfg, p, out, resolve_device(cfg.device))
+    device = resolve_device(cfg.device)
+    for epoch in cfg.milestones[:-1]:  # kept in encoders/epoch_<E>/; `train --stages rn,evaluate` scores them
+        run_encoders(cfg, p, out, device, until=epoch)
+    info = run_encoders(cfg, p, out, device)
     for tag, i in info.items():
         f = i["final"]
         print(f"{tag}: {i['windows']} windows, {i['seconds']:.1f} s; final epoch: reconstruction "

@@ -34,6 +34,7 @@ class DataConfig:
     probe_walks: int = 1
     persons: int | None = None       # use only the first N persons (quick runs)
     nan_policy: str = "error"        # non-finite coordinates: error | drop-frames | interpolate
+    short_walks: str = "skip"        # walks too short for one window: skip (counted, one warning) | error
     source: str = "raw"              # raw (the dataset's own files) | reference_npy (the authors' npy layout)
     view: str | None = None          # None: all views together; "<v>": one view; "all": each view separately
     split_by_view: bool = False      # random splits drawn per (person, view), so every view is tested
@@ -70,6 +71,7 @@ class RNConfig:
     lr: float = 5e-4
     select: str = "val"              # val | test (the reference's, labelled) | last
     report_both: bool = False        # also report the test-selected epoch beside the honest one
+    paper_like: bool = False         # also the reference's RN: train + val windows, epoch chosen on TEST (labelled)
 
 
 @dataclass
@@ -92,13 +94,17 @@ class RunConfig:
     progress: bool = True
     checkpoint_minutes: float = 10.0  # resume checkpoints: every epoch end, and within an epoch after this (0: never)
     resume: bool = False             # continue the run in the output folder with its saved configuration
+    threads: int | None = None       # torch CPU threads (None: torch's default); recorded in results.json
+    milestones: list = field(default_factory=list)  # encoder epochs at which the run is also evaluated
+    monitor_every: int = 0           # every N encoder epochs: validation-walk NN Rank-1 (0: off)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
 SECTIONS = {"data": DataConfig, "encoder": EncoderConfig, "rn": RNConfig, "retrieval": RetrievalConfig}
-TOP_LEVEL = {"preset", "name", "seed", "device", "reference_quirks", "progress", "checkpoint_minutes", "resume"}
+TOP_LEVEL = {"preset", "name", "seed", "device", "reference_quirks", "progress", "checkpoint_minutes", "resume",
+             "threads", "milestones", "monitor_every"}
 
 
 def preset_names() -> list[str]:
@@ -237,6 +243,7 @@ def validate(cfg: RunConfig) -> None:
         "data.protocol": (cfg.data.protocol, PROTOCOLS),
         "data.normalise": (cfg.data.normalise, ("none", "root")),
         "data.nan_policy": (cfg.data.nan_policy, ("error", "drop-frames", "interpolate")),
+        "data.short_walks": (cfg.data.short_walks, ("skip", "error")),
         "retrieval.feature": (cfg.retrieval.feature, ("sc", "ap")),
         "retrieval.pooling": (cfg.retrieval.pooling, ("mean", "none")),
     }
@@ -254,9 +261,32 @@ def validate(cfg: RunConfig) -> None:
         raise ConfigError("option checkpoint_minutes must be >= 0 (0: checkpoint at epoch ends only)")
     if cfg.data.length < 2:
         raise ConfigError("option data.length (--length) must be at least 2")
+    if cfg.threads is not None and cfg.threads < 1:
+        raise ConfigError("option threads (--threads) must be at least 1")
+    if cfg.monitor_every < 0:
+        raise ConfigError("option monitor_every (--monitor-every) must be >= 0 (0: no monitor)")
+    cfg.milestones = milestone_list(cfg.milestones, cfg.encoder.epochs)
     if cfg.encoder.method == "age" and cfg.encoder.model != "rev_rec":
         raise ConfigError("AGE uses the rev_rec pretext task only; drop --model or use --method cage")
     _validate_splits(cfg.data)
+
+
+def milestone_list(value, epochs: int) -> list[int]:
+    """Sorted, distinct encoder epochs in ``1..epochs`` (a list, or ``"1,2,4"``); ``[]`` stays ``[]``.
+
+    The final epoch is added to any non-empty list: a run's last milestone is the run itself.
+    """
+    if value in (None, "", []):
+        return []
+    items = value.split(",") if isinstance(value, str) else value if isinstance(value, list) else [value]
+    out = set()
+    for item in items:
+        text = str(item).strip()
+        if not text.isdigit() or not 1 <= int(text) <= epochs:
+            raise ConfigError(f"option milestones (--milestones): {text!r} is not an encoder epoch "
+                              f"between 1 and {epochs}")
+        out.add(int(text))
+    return sorted(out | {int(epochs)})
 
 
 def _validate_splits(d: DataConfig) -> None:

@@ -8,6 +8,7 @@ A run folder holds everything needed to re-evaluate without retraining::
 """
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +23,7 @@ from .data.splits import (assign_sets, check_persons_covered, load_manifest, mak
                           make_predefined_manifest, manifest_hash, predefined_split, save_manifest)
 from .data.windows import WindowSet, make_windows
 from .device import resolve_device
-from .errors import ConfigError
+from .errors import ConfigError, SkelreidError
 from .features import reference_batch_order, rows, rows_per_window, window_vectors
 from .io import read_json, write_json
 from .pretext import TASKS, members, shuffle_frames
@@ -206,48 +207,82 @@ def _quirk_plus(cfg: RunConfig) -> bool:
     return cfg.reference_quirks and cfg.encoder.model == "rev_rec_plus"
 
 
-def run_encoders(cfg: RunConfig, p: Prepared, run_dir: Path, device: torch.device) -> dict:
+def milestone_encoder_dir(run_dir: Path, epoch: int) -> Path:
+    """Where the encoder weights of milestone ``epoch`` are kept."""
+    return Path(run_dir) / "encoders" / f"epoch_{int(epoch)}"
+
+
+def encoder_monitor(cfg: RunConfig, p: Prepared):
+    """The cheap between-milestone monitor (``None`` when off or nothing to score); never reads test walks."""
+    if not cfg.monitor_every:
+        return None
+    from .training.monitor import WalkMonitor
+
+    train = p.windows.subset(p.manifest["splits"]["train"])
+    return WalkMonitor.build(train, p.splits.get("val"), feature=cfg.retrieval.feature)
+
+
+def run_encoders(cfg: RunConfig, p: Prepared, run_dir: Path, device: torch.device,
+                 until: int | None = None) -> dict:
     """Train every encoder set of ``cfg``; skip those already trained with this configuration and split,
-    and continue an interrupted one from its resume checkpoint (see :mod:`skelreid.runstate`)."""
+    and continue an interrupted one from its resume checkpoint (see :mod:`skelreid.runstate`).
+
+    ``until`` (a milestone before the last epoch) trains only up to that epoch and keeps the weights
+    in ``encoders/epoch_<until>/``; the resume checkpoints stay, so the next call continues from there.
+    """
     from .runstate import encoder_fingerprint, final_history_row, verified_checkpoint_meta
-    from .training.resume import ResumeFile, note
+    from .training.resume import ResumeFile, note, warn
 
     train_ws = encoder_training_set(cfg, p)
     split_sha = manifest_hash(p.manifest)
     fingerprint = f"{encoder_fingerprint(cfg)}/{split_sha}"
+    final = until is None or until >= cfg.encoder.epochs
+    folder = run_dir / "encoders" if final else milestone_encoder_dir(run_dir, until)
+    monitor = encoder_monitor(cfg, p)
     info = {}
     for spec in encoder_specs(cfg):
         if _quirk_plus(cfg) and spec.task != "rev_rec":
             continue
-        prefix = run_dir / "encoders" / spec.tag
+        prefix = folder / spec.tag
         resume = ResumeFile(run_dir / "resume", f"encoder_{spec.tag}", fingerprint, cfg.checkpoint_minutes)
         done = verified_checkpoint_meta(prefix, f"encoder {spec.tag}")
         if done is not None and done.get("fingerprint") == fingerprint:
-            note(f"encoder {spec.tag}: already trained with this configuration in {prefix.parent} (skipped)")
-            resume.clear()
+            if final:
+                note(f"encoder {spec.tag}: already trained with this configuration in {prefix.parent} (skipped)")
+                resume.clear()
             info[spec.tag] = {"windows": done.get("windows"), "seconds": 0.0, "skipped": True,
                               "final": final_history_row(prefix.with_name(prefix.name + "_losses.csv"))}
             continue
+        if not final:
+            last = verified_checkpoint_meta(run_dir / "encoders" / spec.tag, f"encoder {spec.tag}")
+            if last is not None and last.get("fingerprint") == fingerprint:
+                warn(f"milestone {until}: encoder {spec.tag} finished training before this milestone was asked "
+                     "for, so its epoch-{until} weights do not exist; the milestone is skipped")
+                info[spec.tag] = {"missing": True}
+                continue
         inputs, targets = TASKS.get(spec.task).make(train_ws, cfg.seed)
         t0 = time.perf_counter()
         _, hist = train_encoder(inputs, targets, spec, cfg, device, out_prefix=prefix,
                                 meta={"split_sha256": split_sha, "seed": cfg.seed, "windows": len(inputs),
                                       "fingerprint": fingerprint},
-                                log_dir=run_dir / "tensorboard" / spec.tag, resume=resume)
-        resume.clear()  # the final weights are saved: the stage is complete
+                                log_dir=run_dir / "tensorboard" / spec.tag, resume=resume,
+                                until=None if final else until, monitor=monitor)
+        if final:
+            resume.clear()  # the final weights are saved: the stage is complete
         info[spec.tag] = {"windows": len(inputs), "seconds": time.perf_counter() - t0,
                           "final": {k: v for k, v in hist.epochs[-1].items()} if hist.epochs else {}}
     return info
 
 
-def load_encoders(cfg: RunConfig, run_dir: Path, device: torch.device) -> dict:
+def load_encoders(cfg: RunConfig, run_dir: Path, device: torch.device, folder: Path | None = None) -> dict:
     models = {}
+    folder = folder or run_dir / "encoders"
     for spec in encoder_specs(cfg):
         if _quirk_plus(cfg) and spec.task != "rev_rec":
             continue
-        prefix = run_dir / "encoders" / spec.tag
+        prefix = folder / spec.tag
         if not prefix.with_suffix(".json").exists():
-            raise ConfigError(f"{run_dir}: no trained encoder {spec.tag}; run the encoder stage first")
+            raise ConfigError(f"{run_dir}: no trained encoder {spec.tag} in {folder}; run the encoder stage first")
         models[spec.tag], _ = load_encoder(prefix, device)
     return models
 
@@ -263,23 +298,32 @@ def contexts(cfg: RunConfig, models: dict, ws: WindowSet, device: torch.device, 
     return np.stack([embed_windows(models[s.tag], ws.data, device) for s in specs], axis=1)
 
 
-def split_eval_set(cfg: RunConfig, p: Prepared, models: dict, name: str, device: torch.device) -> EvalSet:
+def split_eval_set(cfg: RunConfig, p: Prepared, models: dict, name: str, device: torch.device,
+                   rule: str | None = None) -> EvalSet:
     """The RN inputs of an evaluated split, computed once per run (the RN stage's test selection
-    and the evaluation share them)."""
-    if name not in p.features:
-        p.features[name] = eval_set(cfg, models, p.splits[name], device, training=False)
-    return p.features[name]
+    and the evaluation share them). The paper-like rule has its own (reference-batched) copy."""
+    key = name if rule != PAPER_LIKE else f"{name}@{PAPER_LIKE}"
+    if key not in p.features:
+        p.features[key] = eval_set(cfg, models, p.splits[name], device, training=False,
+                                   reference_batches=True if rule == PAPER_LIKE else None)
+    return p.features[key]
 
 
-def eval_set(cfg: RunConfig, models: dict, ws: WindowSet, device: torch.device, training: bool) -> EvalSet:
-    """The RN's input rows of a split. With ``reference_quirks`` the windows are those the
-    reference's fixed batches of 128 produce (spec §7.B): short persons padded with copies of
-    their first window in training features (and, for rev_rec_plus, in test features too),
-    long persons cut to a multiple of 128."""
-    if cfg.reference_quirks:
+def eval_set(cfg: RunConfig, models: dict, ws: WindowSet, device: torch.device, training: bool,
+             reference_batches: bool | None = None) -> EvalSet:
+    """The RN's input rows of a split. With ``reference_quirks`` (or ``reference_batches``) the
+    windows are those the reference's fixed batches of 128 produce (spec §7.B): short persons padded
+    with copies of their first window in training features (and, for rev_rec_plus, in test features
+    too), long persons cut to a multiple of 128."""
+    if cfg.reference_quirks if reference_batches is None else reference_batches:
         ws = ws.take(reference_batch_order(ws.label, pad=training or _quirk_plus(cfg)))
     c = contexts(cfg, models, ws, device, training)
     return EvalSet(rows(c, cfg.rn.manner).astype(np.float32), ws.label, rows_per_window(cfg.rn.manner, ws.length))
+
+
+#: The reference's own recognition network, for a like-for-like row: trained on every non-test walk
+#: (train + validation), its epoch chosen on TEST accuracy, features in the reference's 128-window batches.
+PAPER_LIKE = "paper-like"
 
 
 def selection_rules(cfg: RunConfig, has_val: bool) -> list[str]:
@@ -287,44 +331,109 @@ def selection_rules(cfg: RunConfig, has_val: bool) -> list[str]:
     rules = [primary]
     if cfg.rn.report_both:
         rules += [r for r in (("val" if has_val else "last"), "test") if r not in rules]
+    if cfg.rn.paper_like:
+        rules.append(PAPER_LIKE)
     return rules
 
 
-def run_rn(cfg: RunConfig, p: Prepared, models: dict, run_dir: Path, device: torch.device) -> dict:
+def _features_sha256(s: EvalSet) -> str:
+    from .io import sha256_bytes
+
+    return sha256_bytes(np.ascontiguousarray(s.x).tobytes() + np.ascontiguousarray(s.y).tobytes())
+
+
+def _rn_saved(run_dir: Path, names: list[str], fingerprint: str) -> dict | None:
+    """The saved RN sidecars of ``names`` when all are intact and of ``fingerprint``, else ``None``."""
+    from .runstate import verified_checkpoint_meta
+
+    saved = {r: verified_checkpoint_meta(run_dir / "rn" / r, f"the recognition network ({r})") for r in names}
+    if all(m is not None and m.get("fingerprint") == fingerprint for m in saved.values()):
+        return saved
+    return None
+
+
+def run_rn(cfg: RunConfig, p: Prepared, models: dict, run_dir: Path, device: torch.device,
+           encoder_dir: Path | None = None) -> dict:
     """Train the RN (skipped when already trained with this configuration and split; an interrupted
-    training continues from its resume checkpoint, see :mod:`skelreid.runstate`)."""
-    from .runstate import rn_fingerprint, verified_checkpoint_meta
+    training continues from its resume checkpoint, see :mod:`skelreid.runstate`).
+
+    ``run_dir`` receives ``rn/`` and ``resume/``; ``encoder_dir`` holds the encoders the features
+    come from (default ``run_dir/encoders``; a milestone's are in ``encoders/epoch_<E>/``).
+    """
+    from .runstate import rn_fingerprint
     from .training.encoder import write_history_csv, TrainHistory
     from .training.resume import ResumeFile, note
 
     val_ws = p.splits.get("val")
     has_val = val_ws is not None and len(val_ws) > 0
-    rules = selection_rules(cfg, has_val)
+    rules = [r for r in selection_rules(cfg, has_val) if r != PAPER_LIKE]
     saved_rules = list(rules)
     if "test" in rules and len(p.tests) > 1:
         saved_rules += [f"test-{name}" for name in p.tests]   # one test-selected RN per test split
-    fingerprint = rn_fingerprint(cfg, manifest_hash(p.manifest), run_dir / "encoders", list(models))
-    resume = ResumeFile(run_dir / "resume", "rn", fingerprint, cfg.checkpoint_minutes)
-    saved = {r: verified_checkpoint_meta(run_dir / "rn" / r, f"the recognition network ({r})") for r in saved_rules}
-    if all(m is not None and m.get("fingerprint") == fingerprint for m in saved.values()) \
-            and (run_dir / "rn" / "history.csv").exists():
+    fingerprint = rn_fingerprint(cfg, manifest_hash(p.manifest), encoder_dir or run_dir / "encoders", list(models))
+    out: dict = {"rules": list(rules), "best_epoch": {}, "history": []}
+    saved = _rn_saved(run_dir, saved_rules, fingerprint)
+    if saved is not None and (run_dir / "rn" / "history.csv").exists():
         note(f"recognition network: already trained with this configuration in {run_dir / 'rn'} (skipped)")
-        resume.clear()
-        return {"rules": rules, "best_epoch": {r: saved[r]["epoch"] for r in rules}, "skipped": True, "history": []}
-    train = eval_set(cfg, models, p.splits["train"], device, training=True)
-    val = eval_set(cfg, models, val_ws, device, training=False) if has_val else None
-    test = ({name: split_eval_set(cfg, p, models, name, device) for name in p.tests}
-            if "test" in rules else None)
-    res = train_rn(train, len(p.windows.persons), cfg.rn, device, cfg.seed, val=val, test=test,
-                   progress=cfg.progress, resume=resume)
-    write_history_csv(run_dir / "rn" / "history.csv", TrainHistory(res.history))
-    for rule in saved_rules:
-        save_checkpoint(run_dir / "rn" / rule, res.states[rule], {
-            "kind": "recognition_net", "selection": rule, "epoch": res.best_epoch[rule],
-            "in_features": train.x.shape[1], "num_classes": len(p.windows.persons), "hidden": cfg.rn.hidden,
-            "fingerprint": fingerprint})
-    resume.clear()  # every selected state is saved: the stage is complete
-    return {"rules": rules, "best_epoch": {r: res.best_epoch[r] for r in rules}, "history": res.history}
+        ResumeFile(run_dir / "resume", "rn", fingerprint).clear()
+        out.update(best_epoch={r: saved[r]["epoch"] for r in rules}, skipped=True)
+    else:
+        train = eval_set(cfg, models, p.splits["train"], device, training=True)
+        val = eval_set(cfg, models, val_ws, device, training=False) if has_val else None
+        test = ({name: split_eval_set(cfg, p, models, name, device) for name in p.tests}
+                if "test" in rules else None)
+        resume = ResumeFile(run_dir / "resume", "rn", fingerprint, cfg.checkpoint_minutes,
+                            inputs=_features_sha256(train))
+        res = train_rn(train, len(p.windows.persons), cfg.rn, device, cfg.seed, val=val, test=test,
+                       progress=cfg.progress, resume=resume)
+        write_history_csv(run_dir / "rn" / "history.csv", TrainHistory(res.history))
+        for rule in saved_rules:
+            _save_rn(run_dir / "rn" / rule, res, rule, rule, train, len(p.windows.persons), cfg, fingerprint)
+        resume.clear()  # every selected state is saved: the stage is complete
+        out.update(best_epoch={r: res.best_epoch[r] for r in rules}, history=res.history)
+    if cfg.rn.paper_like:
+        out["best_epoch"][PAPER_LIKE] = run_paper_like_rn(cfg, p, models, run_dir, device, fingerprint)
+        out["rules"].append(PAPER_LIKE)
+    return out
+
+
+def _save_rn(prefix: Path, res, state: str, rule: str, train: EvalSet, classes: int, cfg: RunConfig,
+             fingerprint: str) -> None:
+    save_checkpoint(prefix, res.states[state], {
+        "kind": "recognition_net", "selection": rule, "epoch": res.best_epoch[state],
+        "in_features": train.x.shape[1], "num_classes": classes, "hidden": cfg.rn.hidden,
+        "fingerprint": fingerprint, "train_windows": int(len(train.y))})
+
+
+def run_paper_like_rn(cfg: RunConfig, p: Prepared, models: dict, run_dir: Path, device: torch.device,
+                      fingerprint: str) -> int:
+    """The reference's RN (:data:`PAPER_LIKE`): train + validation windows in the reference's padded
+    128-window batches, every test split cut to whole batches of 128, the epoch chosen on test.
+    Saved as ``rn/paper-like`` (and ``rn/paper-like-<test>`` with several test splits). Returns the
+    chosen epoch."""
+    from .training.resume import ResumeFile, note
+
+    fingerprint = f"{fingerprint}/{PAPER_LIKE}"
+    names = [PAPER_LIKE] + ([f"{PAPER_LIKE}-{t}" for t in p.tests] if len(p.tests) > 1 else [])
+    saved = _rn_saved(run_dir, names, fingerprint)
+    if saved is not None:
+        note(f"recognition network ({PAPER_LIKE}): already trained in {run_dir / 'rn'} (skipped)")
+        return int(saved[PAPER_LIKE]["epoch"])
+    walks = [w for n in ("train", "val") for w in p.manifest["splits"].get(n, [])]
+    train = eval_set(cfg, models, p.windows.subset(walks), device, training=True, reference_batches=True)
+    tests = {name: split_eval_set(cfg, p, models, name, device, rule=PAPER_LIKE) for name in p.tests}
+    resume = ResumeFile(run_dir / "resume", "rn_paper_like", fingerprint, cfg.checkpoint_minutes,
+                        inputs=_features_sha256(train))
+    res = train_rn(train, len(p.windows.persons), cfg.rn, device, cfg.seed, val=None, test=tests,
+                   progress=cfg.progress, resume=resume, desc=f"recognition net ({PAPER_LIKE})")
+    from .training.encoder import TrainHistory, write_history_csv
+
+    write_history_csv(run_dir / "rn" / "history_paper_like.csv", TrainHistory(res.history))
+    for name in names:
+        state = "test" if name == PAPER_LIKE else f"test-{name[len(PAPER_LIKE) + 1:]}"
+        _save_rn(run_dir / "rn" / name, res, state, name, train, len(p.windows.persons), cfg, fingerprint)
+    resume.clear()
+    return int(res.best_epoch["test"])
 
 
 def load_rn(run_dir: Path, rule: str, device: torch.device) -> tuple[RecognitionNet, dict]:
@@ -356,12 +465,14 @@ def evaluate_legacy(cfg: RunConfig, p: Prepared, models: dict, run_dir: Path, de
             if key not in nets:
                 nets[key] = load_rn(run_dir, key, device)
             net, meta = nets[key]
-            scores = window_logits(net, test, device)
-            rep = classification_report(scores, test.y, len(p.windows.persons))
+            rule_test = split_eval_set(cfg, p, models, name, device, rule=rule) if rule == PAPER_LIKE else test
+            scores = window_logits(net, rule_test, device)
+            rep = classification_report(scores, rule_test.y, len(p.windows.persons))
             rep["epoch"] = meta["epoch"]
+            rep["test_windows"] = int(len(rule_test.y))
             entry["by_selection"][rule] = rep
             entry["scores"][rule] = scores
-        views = _per_view(p, p.splits[name], entry["scores"][rules[0]])
+        views = _per_view(p, p.splits[name], entry["scores"][rules[0]]) if rules[0] != PAPER_LIKE else {}
         if views:
             entry["per_view"] = views
         out["tests"][name] = entry
@@ -375,7 +486,7 @@ def evaluate_legacy(cfg: RunConfig, p: Prepared, models: dict, run_dir: Path, de
 def _rn_name(run_dir: Path, rule: str, test_name: str) -> str:
     """The saved RN of a rule; test selection may have one RN per test split."""
     per_split = f"{rule}-{test_name}"
-    if rule == "test" and (run_dir / "rn" / f"{per_split}.json").exists():
+    if rule in ("test", PAPER_LIKE) and (run_dir / "rn" / f"{per_split}.json").exists():
         return per_split
     return rule
 
@@ -449,10 +560,13 @@ def run(cfg: RunConfig, run_dir: str | Path, stages: tuple[str, ...] = STAGES,
         cfg = _saved_config(cfg, run_dir, stages)
     else:
         cfg = claim_run_folder(cfg, run_dir)  # a new run, the same run continued, or refused: see runstate
+    apply_threads(cfg.threads)
     write_json(run_dir / "config.json", cfg.to_dict())
     torch.manual_seed(cfg.seed)
     p = prepare(cfg, run_dir / "split.json", sequences)
     stage_info: dict = {"prepare": p.summary}
+    if cfg.milestones:
+        stage_info["milestones"] = run_milestones(cfg, p, run_dir, device, stages)
     if "encoder" in stages:
         stage_info["encoder"] = run_encoders(cfg, p, run_dir, device)
     models = load_encoders(cfg, run_dir, device)
@@ -470,7 +584,82 @@ def run(cfg: RunConfig, run_dir: str | Path, stages: tuple[str, ...] = STAGES,
     attention = {ax: a for ax, a in zip("xyz", mean_attention(next(iter(models.values())), sample.data, device))}
     results["stages"] = stage_info
     results["wall_time_s"] = time.perf_counter() - t0
-    return write_reports(run_dir, cfg, p, results, attention, models, device)
+    out = write_reports(run_dir, cfg, p, results, attention, models, device)
+    if cfg.milestones:
+        from .reports.milestones import write_milestone_reports
+
+        write_milestone_reports(run_dir, cfg)
+    return out
+
+
+def run_milestones(cfg: RunConfig, p: Prepared, run_dir: Path, device: torch.device,
+                   stages: tuple[str, ...]) -> dict:
+    """Every milestone before the last epoch: train the encoders up to it (``encoder`` stage), keep
+    their weights, and evaluate them with the run's protocol (``milestones/epoch_<E>/``); the tables
+    ``results_by_epoch.*`` are rewritten after each one. The last milestone is the run itself."""
+    from .reports.milestones import write_milestone_reports
+
+    info = {}
+    for epoch in cfg.milestones[:-1]:
+        if "encoder" in stages:
+            trained = run_encoders(cfg, p, run_dir, device, until=epoch)
+            if any(v.get("missing") for v in trained.values()):
+                info[epoch] = "missing"
+                continue
+        if not (milestone_encoder_dir(run_dir, epoch) / f"{encoder_specs(cfg)[0].tag}.json").exists():
+            info[epoch] = "missing"
+            continue
+        info[epoch] = evaluate_milestone(cfg, p, run_dir, device, epoch, stages)
+        write_milestone_reports(run_dir, cfg)
+    return info
+
+
+def evaluate_milestone(cfg: RunConfig, p: Prepared, run_dir: Path, device: torch.device, epoch: int,
+                       stages: tuple[str, ...]) -> str:
+    """The run's protocol on the encoders of milestone ``epoch``: ``milestones/epoch_<E>/metrics.json``
+    (legacy: a recognition network per selection rule in ``milestones/epoch_<E>/rn/``). Skipped when
+    that file is already there for these encoders and options, unless only evaluation was asked for."""
+    import dataclasses
+
+    from . import faults
+    from .reports.results import public_metrics
+    from .runstate import rn_fingerprint
+    from .training.resume import note
+
+    folder = run_dir / "milestones" / f"epoch_{epoch}"
+    enc_dir = milestone_encoder_dir(run_dir, epoch)
+    models = load_encoders(cfg, run_dir, device, folder=enc_dir)
+    protocol = p.manifest["protocol"]
+    has_val = len(p.splits.get("val", [])) > 0
+    rules = selection_rules(cfg, has_val) if protocol == "legacy" else []
+    fingerprint = (f"{rn_fingerprint(cfg, manifest_hash(p.manifest), enc_dir, list(models))}/"
+                   f"{','.join(rules)}/{cfg.rn.paper_like}/{json.dumps(cfg.retrieval.__dict__, sort_keys=True)}")
+    path = folder / "metrics.json"
+    if stages != ("evaluate",) and path.exists():
+        try:
+            if read_json(path).get("fingerprint") == fingerprint:
+                return "done"
+        except SkelreidError:
+            pass
+    pm = dataclasses.replace(p, features={})   # this milestone's own features
+    if protocol == "legacy":
+        if "rn" in stages:
+            run_rn(cfg, pm, models, folder, device, encoder_dir=enc_dir)
+        results = evaluate_legacy(cfg, pm, models, folder, device)
+    else:
+        results = evaluate_probe_gallery(cfg, pm, models, device)
+    results["protocol"] = protocol
+    write_json(path, {"epoch": int(epoch), "protocol": protocol, "fingerprint": fingerprint,
+                      **public_metrics(results)})
+    note(f"milestone: encoder epoch {epoch} evaluated ({path})")
+    faults.point("milestone.done")
+    return "evaluated"
+
+
+def apply_threads(threads: int | None) -> None:
+    """``--threads N``: the number of CPU threads torch uses (recorded in results.json)."""
+    if threads is not None and threads != torch.get_num_threads():
+        torch.set_num_threads(int(threads))
 
 
 def _saved_config(cfg: RunConfig, run_dir: Path, stages: tuple[str, ...]) -> RunConfig:

@@ -32,7 +32,7 @@ from .errors import ConfigError, DataError, OutputError, SkelreidError
 from .io import json_dumps, read_json, remove_stale_temp_files, sha256_bytes, sha256_file
 
 #: Options that change how a run executes, never what it computes.
-RUNTIME_TOP = ("device", "progress", "checkpoint_minutes", "resume")
+RUNTIME_TOP = ("device", "progress", "checkpoint_minutes", "resume", "threads")
 RUNTIME_DATA = ("root", "cache")
 #: Sections (besides ``data``) and top-level options the encoders depend on.
 ENCODER_KEYS = ("encoder", "seed", "reference_quirks")
@@ -49,8 +49,18 @@ def training_dict(cfg: RunConfig) -> dict:
     return d
 
 
+#: Options that add reports (milestone rows, the monitor, the paper-like RN) without changing the
+#: run's final encoders or its recognition network under the other rules.
+REPORT_ONLY_TOP = ("milestones", "monitor_every")
+REPORT_ONLY_RN = ("paper_like",)
+
+
 def run_fingerprint(cfg: RunConfig) -> str:
-    return sha256_bytes(json_dumps(training_dict(cfg)).encode("utf-8"))
+    d = training_dict(cfg)
+    for k in REPORT_ONLY_TOP:
+        d.pop(k, None)
+    d["rn"] = {k: v for k, v in d["rn"].items() if k not in REPORT_ONLY_RN}
+    return sha256_bytes(json_dumps(d).encode("utf-8"))
 
 
 def encoder_fingerprint(cfg: RunConfig) -> str:

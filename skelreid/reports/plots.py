@@ -28,6 +28,7 @@ __all__ = [
     "plot_embedding",
     "plot_loss_curves",
     "plot_groups",
+    "plot_by_epoch",
     "pca_2d",
 ]
 
@@ -291,5 +292,37 @@ def plot_groups(values: Mapping[str, float], path: str | Path, reference: Sequen
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)
     ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_by_epoch(lines: Mapping[str, tuple[Sequence[float], Sequence[float]]], path: str | Path,
+                  references: Mapping[str, float] | None = None, dashed: Mapping[str, tuple] | None = None,
+                  title: str = "", ylabel: str = "Rank-1 (%)") -> Path:
+    """Metrics against encoder epoch: ``lines`` maps a name to ``(epochs, fractions)``, drawn with
+    markers; ``dashed`` the same, drawn thin (a per-epoch monitor); ``references`` maps a label
+    to a published figure in %, drawn as a horizontal line."""
+    if not lines and not dashed:
+        raise ValueError("no curve to plot")
+    fig = _new_figure(6.8, 4.6)
+    ax = fig.add_subplot()
+    for name, (x, y) in lines.items():
+        ax.plot(np.asarray(x, float), 100.0 * np.asarray(y, float), marker="o", markersize=4, linewidth=1.6,
+                label=name)
+    for name, (x, y) in (dashed or {}).items():
+        ax.plot(np.asarray(x, float), 100.0 * np.asarray(y, float), linestyle="--", linewidth=1.0, alpha=0.8,
+                label=name)
+    colours = ("#C44E52", "#8172B2", "#937860", "#DA8BC3")
+    for i, (name, value) in enumerate((references or {}).items()):
+        ax.axhline(float(value), color=colours[i % len(colours)], linestyle=":", linewidth=1.4,
+                   label=f"{name} ({float(value):.1f})")
+    ax.set_xlabel("encoder epoch")
+    ax.set_ylabel(ylabel)
+    ax.set_ylim(0, 101)
+    ax.set_xlim(left=0)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize="small", loc="lower right")
+    if title:
+        ax.set_title(title, fontsize=10)
     fig.tight_layout()
     return _save(fig, path)

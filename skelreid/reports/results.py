@@ -5,10 +5,12 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import faults
 from ..config import RunConfig
 from ..data.splits import manifest_hash
 from ..io import write_json, write_text
 from ..losses import la_objective
+from ..determinism import thread_settings
 from ..training.checkpoint import versions
 from . import paper
 
@@ -16,7 +18,24 @@ RULE_LABEL = {
     "val": "selected on validation walks",
     "last": "last epoch",
     "test": "selected on TEST data (the reference code's rule; optimistic)",
+    "paper-like": "paper-like: RN on train + val walks, epoch chosen on TEST, reference 128-window batches (optimistic)",
 }
+
+#: Short names for narrow tables.
+RULE_SHORT = {"val": "validation-selected", "last": "last epoch", "test": "test-selected (optimistic)",
+              "paper-like": "paper-like (optimistic)"}
+
+
+def public_metrics(results: dict) -> dict:
+    """What ``results.json`` reports of an evaluation: legacy ``metrics`` (primary test split, by rule)
+    and ``test_sets``; probe/gallery ``metrics`` and ``pairs``. Milestone rows use the same keys."""
+    if results["protocol"] == "legacy":
+        sets = {t: {rule: _legacy_public(rep) for rule, rep in e["by_selection"].items()}
+                for t, e in results["tests"].items()}
+        return {"metrics": sets[results["primary_test"]], "test_sets": sets, "selection": results["selection"],
+                "primary_test": results["primary_test"]}
+    return {"metrics": {"probe_gallery": results["retrieval"]}, "pairs": dict(results["pairs"]),
+            "primary_pair": results["primary_pair"]}
 
 
 def experiment_name(cfg: RunConfig) -> str:
@@ -36,16 +55,12 @@ def write_reports(run_dir: Path, cfg: RunConfig, p, results: dict, attention: di
         "seed": cfg.seed, "reference_quirks": cfg.reference_quirks, "device": cfg.device,
         "split": {"sha256": manifest_hash(p.manifest), "file": "split.json", **p.summary},
         "config": cfg.to_dict(), "versions": versions(), "stages": results.get("stages", {}),
-        "wall_time_s": results.get("wall_time_s"),
+        "wall_time_s": results.get("wall_time_s"), "threads": thread_settings(),
     }
     name = experiment_name(cfg)
+    out.update(public_metrics(results))
     if protocol == "legacy":
         primary = results["primary_test"]
-        out["selection"] = results["selection"]
-        out["primary_test"] = primary
-        out["test_sets"] = {t: {rule: _legacy_public(rep) for rule, rep in e["by_selection"].items()}
-                            for t, e in results["tests"].items()}
-        out["metrics"] = out["test_sets"][primary]
         views = {t: e["per_view"] for t, e in results["tests"].items() if "per_view" in e}
         if views:
             out["per_view"] = views
@@ -59,9 +74,6 @@ def write_reports(run_dir: Path, cfg: RunConfig, p, results: dict, attention: di
                              class_names=p.windows.persons,
                              title=f"Confusion, {primary} ({RULE_LABEL[results['selection']]})")
     else:
-        out["pairs"] = dict(results["pairs"])
-        out["primary_pair"] = results["primary_pair"]
-        out["metrics"] = {"probe_gallery": results["retrieval"]}
         plots.plot_cmc({k: np.asarray(v["cmc"]) for k, v in results["pairs"].items()}, plot_dir / "cmc.png",
                        title=f"{name} probe/gallery CMC")
         if len(results["pairs"]) > 1:
@@ -70,11 +82,14 @@ def write_reports(run_dir: Path, cfg: RunConfig, p, results: dict, attention: di
                               reference=ref if any(r is not None for r in ref) else None,
                               title=f"{name}: Rank-1 per probe/gallery pair")
     plots.plot_attention(attention, la_objective(cfg.data.length).numpy(), plot_dir / "attention.png")
+    faults.point("report.file")
     plots.plot_embedding(results["test_features"], results["test_labels"], plot_dir / "embedding.png",
                          title=f"{name} {'test' if protocol == 'legacy' else 'probe'} features (PCA)")
     _plot_losses(run_dir, plots)
     write_json(run_dir / "results.json", out)
+    faults.point("report.file")
     write_text(run_dir / "results.md", results_markdown(out))
+    faults.point("report.file")
     return out
 
 

@@ -90,14 +90,20 @@ def step_losses(model: GaitSeq2Seq, x: torch.Tensor, y: torch.Tensor, objective:
 
 def train_encoder(inputs: np.ndarray, targets: np.ndarray, spec: EncoderSpec, cfg: RunConfig,
                   device: torch.device, out_prefix: Path | None = None, meta: dict | None = None,
-                  log_dir: Path | None = None, resume: ResumeFile | None = None) -> tuple[GaitSeq2Seq, TrainHistory]:
+                  log_dir: Path | None = None, resume: ResumeFile | None = None, until: int | None = None,
+                  monitor=None) -> tuple[GaitSeq2Seq, TrainHistory]:
     """Train one encoder set (all axes) on ``inputs -> targets`` (both ``[N, f, J, D]``).
 
     With ``resume``, training continues from its last checkpoint and checkpoints
     every epoch (see :mod:`skelreid.training.resume`); the result is the same.
+    ``until`` stops after that many epochs (a milestone: with ``resume`` the next
+    call continues from there); ``out_prefix`` then receives that epoch's weights.
+    ``monitor`` (a :class:`~skelreid.training.monitor.WalkMonitor`) is scored every
+    ``cfg.monitor_every`` epochs into the history (``monitor_rank1``).
     """
     from tqdm.auto import tqdm
 
+    from .. import faults
     from . import distributed as ddp  # data-parallel hooks (torchrun); no-ops in a single process
 
     e = cfg.encoder
@@ -115,7 +121,9 @@ def train_encoder(inputs: np.ndarray, targets: np.ndarray, spec: EncoderSpec, cf
     history = TrainHistory()
     start, done0, extra = restore(resume, model, opt, history.epochs)  # (0, 0, {}) without a checkpoint
     writer = _tensorboard(log_dir if ddp.is_main() else None)
-    bar = tqdm(range(start, e.epochs), initial=start, total=e.epochs, desc=f"encoder {spec.tag}", unit="epoch",
+    stop = e.epochs if until is None else min(int(until), e.epochs)
+    every = int(cfg.monitor_every) if monitor is not None else 0
+    bar = tqdm(range(start, stop), initial=start, total=e.epochs, desc=f"encoder {spec.tag}", unit="epoch",
                disable=not cfg.progress, dynamic_ncols=True)
     model.train()
     for epoch in bar:
@@ -133,6 +141,7 @@ def train_encoder(inputs: np.ndarray, targets: np.ndarray, spec: EncoderSpec, cf
             for k in TERMS:
                 sums[k] += terms[k].detach()
             done += 1
+            faults.point("encoder.step")
             if resume is not None and resume.due():  # every checkpoint_minutes inside a long epoch
                 resume.save(model, opt, epoch=epoch, batch=done, history=history.epochs,
                             tensors={f"sum.{k}": v for k, v in sums.items()})
@@ -144,14 +153,24 @@ def train_encoder(inputs: np.ndarray, targets: np.ndarray, spec: EncoderSpec, cf
             row[k] = float(per_axis.sum())
             for a, v in zip(AXES, per_axis):
                 row[f"{k}_{a}"] = float(v)
+        if every and (epoch + 1) % every == 0 and ddp.is_main():
+            t1 = time.perf_counter()
+            row["monitor_rank1"] = monitor.rank1(model, device)
+            row["monitor_seconds"] = time.perf_counter() - t1
+            model.train()
         history.epochs.append(row)
         if resume is not None:  # what a killed run continues from
             resume.save(model, opt, epoch=epoch + 1, batch=0, history=history.epochs)
-        bar.set_postfix(rec=f"{row['reconstruction']:.3g}", att=f"{row['attention']:.3g}",
-                        con=f"{row['contrastive']:.3g}", win_s=f"{row['windows_per_s']:.0f}")
+        post = dict(rec=f"{row['reconstruction']:.3g}", att=f"{row['attention']:.3g}",
+                    con=f"{row['contrastive']:.3g}", win_s=f"{row['windows_per_s']:.0f}")
+        if "monitor_rank1" in row:
+            post["mon_r1"] = f"{100 * row['monitor_rank1']:.1f}"
+        bar.set_postfix(post)
         if writer is not None:
             for k in TERMS:
                 writer.add_scalar(f"{spec.tag}/{k}", row[k], epoch + 1)
+            if "monitor_rank1" in row:
+                writer.add_scalar(f"{spec.tag}/monitor_rank1", row["monitor_rank1"], epoch + 1)
     if writer is not None:
         writer.close()
     if out_prefix is not None and ddp.is_main():
@@ -181,12 +200,13 @@ def save_encoder(prefix: Path, model: GaitSeq2Seq, spec: EncoderSpec, cfg: RunCo
 def write_history_csv(path: Path, history: TrainHistory) -> None:
     if not history.epochs:
         return
-    keys = list(history.epochs[0])
+    keys = list(dict.fromkeys(k for row in history.epochs for k in row))  # the monitor fills some rows only
     with atomic_write(path, "w") as fh:
         w = csv.DictWriter(fh, fieldnames=keys)
         w.writeheader()
         for row in history.epochs:
-            w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+            w.writerow({k: (f"{row[k]:.6g}" if isinstance(row.get(k), float) else row.get(k, ""))
+                        for k in keys})
 
 
 def load_encoder(prefix: Path, device: torch.device) -> tuple[GaitSeq2Seq, dict]:
@@ -200,10 +220,13 @@ def load_encoder(prefix: Path, device: torch.device) -> tuple[GaitSeq2Seq, dict]
 def embed_windows(model: GaitSeq2Seq, windows: np.ndarray, device: torch.device,
                   batch_size: int = 2048) -> np.ndarray:
     """Context vectors of every window: ``[N, A, f, H]`` float32 (eval mode, no gradients)."""
+    from .. import faults
+
     out = []
     for i in range(0, len(windows), batch_size):
         x = to_axis_major(windows[i: i + batch_size]).to(device)
         out.append(model.embed(x).permute(1, 0, 2, 3).float().cpu().numpy())
+        faults.point("features.batch")
     if not out:
         return np.zeros((0, model.num_axes, model.length, model.hidden), np.float32)
     return np.concatenate(out)

@@ -66,7 +66,7 @@ def accuracy(model: RecognitionNet, s: EvalSet, device: torch.device) -> float:
 
 def train_rn(train: EvalSet, num_classes: int, cfg: RNConfig, device: torch.device, seed: int,
              val: EvalSet | None = None, test: EvalSet | dict[str, EvalSet] | None = None,
-             progress: bool = False, resume: ResumeFile | None = None) -> RNResult:
+             progress: bool = False, resume: ResumeFile | None = None, desc: str = "recognition net") -> RNResult:
     """Train the RN; track the best epoch on ``val`` and, when given, on ``test``.
 
     ``test`` must only be passed when the user asked for test selection or for a
@@ -81,6 +81,8 @@ def train_rn(train: EvalSet, num_classes: int, cfg: RNConfig, device: torch.devi
     the same as without interruption.
     """
     from tqdm.auto import tqdm
+
+    from .. import faults
 
     torch.manual_seed(seed)
     model = RecognitionNet(train.x.shape[1], num_classes, cfg.hidden).to(device)
@@ -101,7 +103,7 @@ def train_rn(train: EvalSet, num_classes: int, cfg: RNConfig, device: torch.devi
     history: list[dict] = []
     start, done0, extra = restore(resume, model, opt, history)
     _restore_best(extra, best, states, best_epoch)
-    bar = tqdm(range(start, cfg.epochs), initial=start, total=cfg.epochs, desc="recognition net", unit="epoch",
+    bar = tqdm(range(start, cfg.epochs), initial=start, total=cfg.epochs, desc=desc, unit="epoch",
                disable=not progress, dynamic_ncols=True)
     for epoch in bar:
         model.train()
@@ -114,6 +116,7 @@ def train_rn(train: EvalSet, num_classes: int, cfg: RNConfig, device: torch.devi
             opt.step()
             total += loss.detach()
             done += 1
+            faults.point("rn.step")
             if resume is not None and resume.due():  # every checkpoint_minutes inside a long epoch
                 resume.save(model, opt, epoch=epoch, batch=done, history=history,
                             tensors={**_best_tensors(best, states, best_epoch), "total": total})

@@ -142,8 +142,12 @@ def _is_main() -> bool:
 class ResumeFile:
     """The two resume checkpoints of one stage (see the module documentation)."""
 
-    def __init__(self, folder: str | Path, name: str, fingerprint: str, minutes: float = 10.0):
+    def __init__(self, folder: str | Path, name: str, fingerprint: str, minutes: float = 10.0,
+                 inputs: str | None = None):
         self.folder = Path(folder)
+        #: SHA-256 of the stage's input arrays (the RN's features): recorded in every checkpoint and
+        #: compared on resume, so that inputs recomputed differently are reported, never silently used.
+        self.inputs = inputs
         self.name = name
         self.last = self.folder / name
         self.prev = self.folder / f"{name}_prev"
@@ -185,6 +189,11 @@ class ResumeFile:
                 raise DataError(mpath, f"cannot resume from this checkpoint ({type(exc).__name__}: {exc}); "
                                 f"delete {self.folder} to start the stage over") from None
             self._last_ok = prefix == self.last
+            saved_inputs = meta.get("inputs_sha256")
+            if self.inputs and saved_inputs and saved_inputs != self.inputs:
+                warn(f"{mpath}: the {self.name} stage's inputs differ from those of the interrupted attempt "
+                     f"(sha256 {saved_inputs[:12]}... then, {self.inputs[:12]}... now); the resumed result "
+                     "will not be bit-identical to an uninterrupted run (see docs/reliability.md, Determinism)")
             extras = {k[len("extra."):]: v for k, v in tensors.items() if k.startswith("extra.")}
             return ResumePoint(int(meta["epoch"]), int(meta["batch"]), list(meta["history"]), extras,
                                dict(meta.get("extra", {})), prefix)
@@ -207,11 +216,14 @@ class ResumeFile:
         out.update({f"extra.{k}": v for k, v in (tensors or {}).items()})
         info = {"format": FORMAT, "kind": "resume", "stage": self.name, "fingerprint": self.fingerprint,
                 "epoch": int(epoch), "batch": int(batch), "history": history, "optimizer": opt_meta,
-                "rng": rng_meta, "extra": meta or {}}
+                "rng": rng_meta, "extra": meta or {}, "inputs_sha256": self.inputs}
         self._rotate()
         save_checkpoint(self.last, out, info)
         self._last_ok = True
         self._saved_at = time.monotonic()
+        from .. import faults
+
+        faults.point("resume.save")
 
     def _rotate(self) -> None:
         """Make ``_prev`` a copy of the latest checkpoint, then invalidate the latest."""
