@@ -232,64 +232,33 @@ def _autocast(device: torch.device, bf16: bool):
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
 
 
-def build_optimised_step(model: GaitSeq2Seq, objective: torch.Tensor, device: torch.device, args, used: dict):
-    """The loop body of train_encoder, with the requested speed options; returns ``step(x, y)``."""
-    opt = None
-    if args.fused_adam:
-        try:
-            opt = torch.optim.Adam(model.parameters(), lr=LR, fused=True)
-            used["fused_adam"] = True
-        except (RuntimeError, TypeError) as exc:
-            note(f"--fused-adam: not supported on {device.type} with torch {torch.__version__} ({exc}); "
-                 "using the default Adam")
-    if opt is None:
-        opt = torch.optim.Adam(model.parameters(), lr=LR)
-        used["fused_adam"] = False
+def build_optimised_step(model: GaitSeq2Seq, objective: torch.Tensor, device: torch.device, args, used: dict,
+                         x_all: torch.Tensor, y_all: torch.Tensor):
+    """The training step of ``train_encoder`` itself (``skelreid.training.step``) with the requested
+    options; returns ``step(batch_index)``. Options that cannot run here fall back with a message, and
+    ``used`` records what ran."""
+    from skelreid.config import TrainConfig
+    from skelreid.training.step import make_optimizer, make_step, plan_step
 
-    bf16 = False
-    if args.bf16:
-        if device.type == "cuda" and not torch.cuda.is_bf16_supported():
-            note("--bf16: this GPU has no bfloat16 support; running in float32")
-        else:
-            bf16 = True
-            if device.type == "cpu":
-                note("--bf16 on CPU: bfloat16 autocast runs, but is usually slower than float32 "
-                     "without AMX/AVX512-BF16; the numbers say which")
-    used["bf16"] = bf16
+    mode = args.step or ("compiled" if args.compile else "eager")
+    tc = TrainConfig(step=mode, fused_adam="on" if args.fused_adam else ("auto" if args.step else "off"),
+                     compile_backend=args.compile_backend, bf16=bool(args.bf16))
+    plan = plan_step(tc, device)
+    for line in plan.notes:
+        note(line)
+    opt = make_optimizer(model, LR, plan)
 
-    def losses(x, y):
-        with _autocast(device, bf16):
-            return step_losses(model, x, y, objective, TEMPERATURE, L2_WEIGHT, True)
+    def losses(m, x, y):
+        return step_losses(m, x, y, objective, TEMPERATURE, L2_WEIGHT, True)
 
-    forward = losses
-    used["compile"] = False
-    if args.compile:
-        forward = torch.compile(losses, mode=None if args.compile_mode == "default" else args.compile_mode)
-        used["compile"] = args.compile_mode
-
-    def make_step(fwd):
-        def step(x, y):
-            terms = fwd(x, y)
-            opt.zero_grad(set_to_none=True)
-            terms["total"].sum().backward()
-            torch.nn.utils.clip_grad_value_(model.parameters(), GRAD_CLIP)
-            opt.step()
-            return terms["total"].detach()
-        return step
-
-    step = make_step(forward)
-    if args.compile:
-        # Compilation happens on the first call: try it here so a missing compiler falls back cleanly.
-        try:
-            x0, y0 = args._probe
-            step(x0, y0)
-            sync(device)
-        except Exception as exc:  # noqa: BLE001 - any backend failure means "not usable here"
-            note(f"--compile: torch.compile failed on {device.type} ({type(exc).__name__}: "
-                 f"{str(exc).splitlines()[0][:200]}); using eager mode")
-            used["compile"] = False
-            step = make_step(losses)
-    return step
+    step = make_step(plan, model, opt, x_all, y_all, losses, GRAD_CLIP, note=note)
+    # Compilation or capture happens on the first call: make it here, so a failure falls back before timing.
+    probe = torch.arange(args.batch, device=device)
+    step(probe)
+    sync(device)
+    used.update(step=plan.mode, fused_adam=plan.fused, bf16=plan.bf16,
+                compile_backend=plan.backend if plan.mode == "compiled" else None)
+    return lambda idx: step(idx)["total"]
 
 
 def _prewarm(device: torch.device, f: int, J: int) -> None:
@@ -326,12 +295,10 @@ def bench_encoder(args, device: torch.device, results: dict) -> None:
     n_batches = len(batches)
     _prewarm(device, args.length, args.joints)
     used: dict = {}
-    args._probe = (x_all[:, batches[0]], y_all[:, batches[0]])
     with PeakMemory(device) as mem:                 # model, Adam state, activations (and compiler work)
         model = _new_model(args, device).train()
-        step = build_optimised_step(model, objective, device, args, used)
-        blocks = timed(lambda i: step(x_all[:, batches[i % n_batches]], y_all[:, batches[i % n_batches]]),
-                       args.steps, args.warmup, args.repeats, device)
+        step = build_optimised_step(model, objective, device, args, used, x_all, y_all)
+        blocks = timed(lambda i: step(batches[i % n_batches]), args.steps, args.warmup, args.repeats, device)
     stats = block_stats(blocks, args.steps, args.batch)
     ms = stats["ms_per_step"]
     results["encoder_optimised"] = {
@@ -380,17 +347,16 @@ def bench_paired(args, device: torch.device, results: dict) -> None:
     model = _new_model(args, device).train()
     bases = baseline_models(model)                      # same starting weights
     used: dict = {}
-    args._probe = (x_all[:, batches[0]], y_all[:, batches[0]])
-    step = build_optimised_step(model, objective, device, args, used)
+    step = build_optimised_step(model, objective, device, args, used, x_all, y_all)
     kw = dict(objective=objective, temperature=TEMPERATURE, l2=L2_WEIGHT, contrastive=True, lr=LR,
               grad_clip=GRAD_CLIP)
     order = [batches[i % n_batches] for i in range(steps)]
     for i in range(args.warmup):
-        step(x_all[:, batches[i % n_batches]], y_all[:, batches[i % n_batches]])
+        step(batches[i % n_batches])
     baseline_train_steps(bases, x_all, y_all, order[: max(args.warmup, 1)], **kw)
     pairs = []
     for _ in range(args.repeats):
-        opt_s = timed(lambda i: step(x_all[:, order[i]], y_all[:, order[i]]), steps, 0, 1, device)[0]
+        opt_s = timed(lambda i: step(order[i]), steps, 0, 1, device)[0]
         sync(device)
         t0 = time.perf_counter()
         baseline_train_steps(bases, x_all, y_all, order, **kw)
@@ -592,8 +558,10 @@ def parse_args(argv=None):
                     help="phases to skip")
     ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--compile", action="store_true", help="torch.compile forward + losses of the step")
-    ap.add_argument("--compile-mode", default="default", choices=("default", "reduce-overhead", "max-autotune"))
+    ap.add_argument("--step", choices=("eager", "compiled", "graphs"), default=None,
+                    help="the train_encoder step (skelreid.training.step); default eager, or compiled with --compile")
+    ap.add_argument("--compile", action="store_true", help="the same as --step compiled")
+    ap.add_argument("--compile-backend", default="inductor", help="torch.compile backend of --step compiled")
     ap.add_argument("--fused-adam", action="store_true", help="Adam(fused=True)")
     ap.add_argument("--bf16", action="store_true", help="bfloat16 autocast for forward + losses and embedding")
     ap.add_argument("--pipeline-kgbd", action="store_true", help="also time the whole KGBD pipeline")

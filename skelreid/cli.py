@@ -54,6 +54,9 @@ def _add_run_options(ap: argparse.ArgumentParser) -> None:
                         "walks (losses CSV, TensorBoard, progress bar; 0: off)")
     g = ap.add_argument_group("run")
     g.add_argument("--seed", type=int, help="random seed (default 0)")
+    g.add_argument("--seeds", metavar="S1,S2,...",
+                   help="several seeds: one run folder each (OUT/seed_<s>/), encoders trained together as one "
+                        "batched computation, then a mean ± std table (OUT/results.md)")
     g.add_argument("--device", help="cpu, cuda, cuda:N, or a GPU index like the reference's --gpu")
     g.add_argument("--reference-quirks", action="store_true",
                    help="reproduce the reference code's accidental behaviour (for comparisons only)")
@@ -119,6 +122,15 @@ def _select_pairs(cfg, wanted: str) -> None:
     cfg.data.pairs = [p for p in cfg.data.pairs if p["name"] in keep]
 
 
+def _int_list(text: str, option: str) -> list[int]:
+    from .errors import ConfigError
+
+    items = [t.strip() for t in str(text).split(",") if t.strip()]
+    if not items or not all(t.lstrip("-").isdigit() for t in items):
+        raise ConfigError(f"{option} {text}: expected integers separated by commas, e.g. 0,1,2")
+    return [int(t) for t in items]
+
+
 def _default_out(cfg) -> Path:
     e = cfg.encoder
     label = cfg.data.dataset if cfg.preset == cfg.data.dataset.lower() else cfg.preset.upper()
@@ -140,6 +152,17 @@ def cmd_train(args: argparse.Namespace, stages: tuple[str, ...] | None = None) -
         if args.stages:
             stages = tuple(s.strip() for s in args.stages.split(",") if s.strip())
     out = Path(args.out) if args.out else _default_out(cfg)
+    if getattr(args, "seeds", None):
+        from .pipeline import run_seeds
+        from .reports.results import print_seed_summary
+
+        seeds = _int_list(args.seeds, "--seeds")
+        if not args.out:
+            out = out.with_name(out.name.replace(f"_seed{cfg.seed}_", f"_seeds{'-'.join(map(str, seeds))}_"))
+        result = run_seeds(cfg, out, seeds, stages)
+        print(print_seed_summary(result))
+        print(f"run folder: {out}  (results.md; one run per seed in seed_<s>/)")
+        return 0
     result = run(cfg, out, stages)
     print(print_summary(result))
     print(f"run folder: {out}  (results.md, results.json, plots/)")
@@ -147,7 +170,7 @@ def cmd_train(args: argparse.Namespace, stages: tuple[str, ...] | None = None) -
 
 
 def cmd_train_encoder(args: argparse.Namespace) -> int:
-    from .pipeline import apply_threads, prepare, run_encoders
+    from .pipeline import apply_cpu_settings, prepare, run_encoders
     from .device import resolve_device
     from .io import write_json
 
@@ -156,7 +179,7 @@ def cmd_train_encoder(args: argparse.Namespace) -> int:
     cfg = _config_from_args(args)
     out = Path(args.out) if args.out else _default_out(cfg)
     cfg = claim_run_folder(cfg, out)  # refuses a folder that holds another configuration's run
-    apply_threads(cfg.threads)
+    apply_cpu_settings(cfg)
     write_json(out / "config.json", cfg.to_dict())
     p = prepare(cfg, out / "split.json")
     device = resolve_device(cfg.device)
@@ -219,7 +242,8 @@ def cmd_prepare(args: argparse.Namespace) -> int:
 
     ov = {"data": {k: v for k, v in {"root": args.root, "cache": args.cache, "length": args.length,
                                      "clip": args.clip, "protocol": args.protocol,
-                                     "split_seed": args.split_seed}.items() if v is not None}}
+                                     "split_seed": args.split_seed, "short_walks": args.short_walks}.items()
+                   if v is not None}}
     cfg = build_config(args.dataset, [ov, parse_set(args.set)])
     cfg.progress = not args.no_progress
     d = cfg.data
@@ -234,7 +258,35 @@ def cmd_prepare(args: argparse.Namespace) -> int:
           f"{s['windows']} windows of {d.length} frames (clip {d.clip})")
     for name in p.manifest["splits"]:
         print(f"  {name:<8} {s['walks_per_split'][name]:>5} walks {s['windows_per_split'][name]:>7} windows")
+    if s.get("excluded"):
+        ex = s["excluded"]
+        print(f"  left out: {ex['short_walks']} short walk(s), {ex['persons_dropped']} person(s) with too few walks")
     print(f"wrote {out / f'windows_{tag}.npz'} and {out / f'split_{d.protocol}_seed{d.split_seed}.json'}")
+    return 0
+
+
+def cmd_pack(args: argparse.Namespace) -> int:
+    import time
+
+    from .config import build_config, parse_set
+    from .data.datasets import load_sequences
+    from .data.pack import SUFFIX, write_pack
+
+    if not args.out.endswith(SUFFIX):
+        from .errors import ConfigError
+
+        raise ConfigError(f"--out {args.out}: a pack file name ends in {SUFFIX}")
+    ov = {"data": {k: v for k, v in {"root": args.root, "cache": args.cache, "nan_policy": args.nan_policy}.items()
+                   if v is not None}}
+    cfg = build_config(args.dataset, [ov, parse_set(args.set)])
+    t0 = time.perf_counter()
+    seqs = load_sequences(cfg.data, progress=not args.no_progress)
+    header = write_pack(seqs, args.out, cfg.data.dataset, quantum=args.quantum, root=cfg.data.root,
+                        reader=f"skelreid {cfg.data.dataset} reader")
+    size = Path(args.out).stat().st_size
+    print(f"{cfg.data.dataset}: {header['walks']} walks, {header['frames']} frames packed into {args.out} "
+          f"({size / 1e6:.1f} MB, quantum {args.quantum:g}, {header['dtype']} steps, "
+          f"{time.perf_counter() - t0:.0f} s); use it as --root {args.out}")
     return 0
 
 
@@ -253,6 +305,112 @@ def cmd_demo(args: argparse.Namespace) -> int:
         argv.append("--no-progress")
     print("skelreid demo: CAGE (Rev. Rec., LA) on the embedded synthetic walkers, then the recognition network.")
     return main(argv)
+
+
+def _load_model(args: argparse.Namespace):
+    from .inference import load
+
+    return load(args.run_dir, device=args.device or "cpu")
+
+
+def _embed_data(args: argparse.Namespace, model, windows: bool = False):
+    """The walks of ``--root`` / ``--dataset`` / ``--split``, embedded with ``model``."""
+    from .inference import read_walks
+
+    progress = not args.no_progress
+    seqs, where = read_walks(model, args.root, args.dataset, args.split, progress=progress)
+    return model.embed_sequences(seqs, windows=windows, progress=progress, where=where)
+
+
+def cmd_embed(args: argparse.Namespace) -> int:
+    from .inference import check_output, write_embeddings
+
+    check_output(args.out)
+    model = _load_model(args)
+    e = _embed_data(args, model, windows=args.windows)
+    path = write_embeddings(args.out, e, model)
+    print(f"wrote {len(e)} {e.level} embedding(s) of {e.features.shape[1]} values "
+          f"({len(set(e.walk.tolist()))} walk(s) of {len(set(e.person.tolist()))} person(s)) to {path}")
+    return 0
+
+
+def cmd_enrol(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from .gallery import Gallery
+
+    model = _load_model(args)
+    path = Path(args.gallery)
+    gallery = Gallery.load(path) if path.exists() else None
+    if gallery is not None:
+        model.check_gallery(gallery, path)
+    e = _embed_data(args, model)
+    base = gallery if gallery is not None else Gallery(np.zeros((0, e.features.shape[1]), np.float32), [], [], [],
+                                                      model.fingerprint, model.info)
+    merged, added, skipped = base.extend(e.features, e.person, e.walk, e.source)
+    if added:
+        merged.save(path)
+    what = "created" if gallery is None else "extended"
+    print(f"{what} {path}: enrolled {added} walk(s); {skipped} already there (same walk id and source) were "
+          f"skipped; the gallery holds {merged.describe()}")
+    return 0
+
+
+def cmd_identify(args: argparse.Namespace) -> int:
+    from .errors import ConfigError
+    from .gallery import Gallery, calibrate_threshold
+    from .inference import identify_features, top1_accuracy, write_ranks_csv
+
+    if args.calibrate and args.far is None:
+        raise ConfigError("--calibrate needs --far (the false-accept rate to allow, e.g. --far 0.01)")
+    if args.far is not None and not args.calibrate:
+        raise ConfigError("--far is the target of --calibrate; to identify with a threshold use --threshold")
+    model = _load_model(args)
+    path = Path(args.gallery)
+    gallery = Gallery.load(path)
+    model.check_gallery(gallery, path)
+    e = _embed_data(args, model)
+    if args.calibrate:
+        info = calibrate_threshold(e.features, e.person, args.far)
+        info["data"] = {"root": args.root, "dataset": args.dataset, "split": args.split}
+        gallery.calibrated(info).save(path)
+        gar = info["genuine_accept_rate"]
+        print(f"calibrated on {info['walks']} labelled walk(s) of {info['persons']} person(s): "
+              f"{info['genuine_pairs']} genuine and {info['impostor_pairs']} impostor pair(s)")
+        print(f"threshold {info['threshold']!r}: false-accept rate {info['false_accept_rate']:.4%} "
+              f"(<= {args.far}), genuine-accept rate {'n/a' if gar is None else f'{gar:.2%}'}; stored in {path}")
+        return 0
+    threshold = args.threshold if args.threshold is not None else gallery.threshold
+    if args.threshold is not None:
+        print(f"threshold {threshold!r} (--threshold): farther probes are unknown")
+    elif threshold is not None:
+        print(f"threshold {threshold!r} (calibrated at FAR {gallery.calibration.get('far')}): "
+              "farther probes are unknown")
+    results = identify_features(e.features, gallery, args.top_k, threshold, walks=e.walk, sources=e.source,
+                                persons=e.person)
+    width = max((len(r.walk or "") for r in results), default=0)
+    for r in results:
+        ranks = ", ".join(f"{name} {d:.4g}" for name, d in r.ranks)
+        print(f"{r.walk:<{width}}  -> {r.identity:<8}  {ranks}")
+    acc, n = top1_accuracy(results)
+    if acc is not None:
+        print(f"top-1 accuracy: {acc * 100:.2f}% ({n} probes with an enrolled identity)")
+    if threshold is not None:
+        unknown = sum(not r.known for r in results)
+        print(f"{unknown} of {len(results)} probe(s) unknown at threshold {threshold:.6g}")
+    if args.out:
+        print(f"ranks written to {write_ranks_csv(args.out, results)}")
+    return 0
+
+
+def _add_inference_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a trained run folder")
+    p.add_argument("--root", help="the walks' folder (not needed for the embedded synthetic dataset)")
+    p.add_argument("--dataset", help="the reader of --root (default: the run's own dataset), e.g. generic, KGBD")
+    p.add_argument("--split", help="keep only the walks of this split of RUN_DIR/split.json (e.g. gallery, "
+                                   "probe; several: gallery,probe)")
+    p.add_argument("--device", help="cpu (default), cuda or cuda:N")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -293,10 +451,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--clip", type=int)
     p.add_argument("--protocol", choices=["legacy", "probe_gallery"])
     p.add_argument("--split-seed", type=int)
+    p.add_argument("--short-walks", choices=["skip", "error"], help="walks too short for one window: skip or error")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--out", help="output folder (default: <cache>/<dataset>/prepared)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_prepare)
+
+    p = sub.add_parser("pack", help="write a dataset's parsed walks into one compact file that --root accepts")
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--root", help="the raw data folder (as for train)")
+    p.add_argument("--cache")
+    p.add_argument("--out", required=True, help="the pack file (name ends in .skpack)")
+    p.add_argument("--quantum", type=float, default=1e-3,
+                   help="coordinate step in the data's unit (default 0.001: 1 mm for metres)")
+    p.add_argument("--nan-policy", choices=["error", "drop-frames", "interpolate"])
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_pack)
 
     p = sub.add_parser("make-fixture", help="write a small generated dataset in a real on-disk layout (for trying presets)")
     p.add_argument("dataset", help="BIWI, IAS, KS20, CASIA_B, KGBD (with --reference-npy also CASIA_B_match)")
@@ -320,6 +491,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="runs/demo")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("embed", help="walk-level (or --windows: window-level) gait embeddings of walks, to .npz/.parquet")
+    _add_inference_options(p)
+    p.add_argument("--out", required=True, help="output file: .npz, or .parquet (needs pyarrow)")
+    p.add_argument("--windows", action="store_true", help="one row per window instead of one per walk")
+    p.set_defaults(func=cmd_embed)
+
+    p = sub.add_parser("enrol", help="add the walks of known persons to a gallery file (created if missing)")
+    _add_inference_options(p)
+    p.add_argument("--gallery", required=True, help="the gallery file (.npz)")
+    p.set_defaults(func=cmd_enrol)
+
+    p = sub.add_parser("identify", help="who is each walk: nearest enrolled identities, or 'unknown' "
+                                        "(--calibrate: choose the threshold instead)")
+    _add_inference_options(p)
+    p.add_argument("--gallery", required=True, help="a gallery file made by `skelreid enrol` with this model")
+    p.add_argument("--top-k", type=int, default=5, help="identities listed per probe (default 5)")
+    p.add_argument("--threshold", type=float, help="distance beyond which a probe is unknown "
+                                                   "(default: the gallery's calibrated threshold, if any)")
+    p.add_argument("--out", help="also write the ranks to this CSV file")
+    p.add_argument("--calibrate", action="store_true",
+                   help="do not identify: choose the threshold at --far on labelled walks and store it in the gallery")
+    p.add_argument("--far", type=float, help="with --calibrate: the false-accept rate to allow, e.g. 0.01")
+    p.set_defaults(func=cmd_identify)
     return ap
 
 

@@ -25,7 +25,7 @@ class DataConfig:
     cache: str | None = None         # parsed-data cache folder (default: ~/.cache/skelreid)
     length: int = 6                  # window length f
     clip: int = 10                   # frames dropped at each end of a walk
-    normalise: str = "none"          # none | root (joint-0 relative)
+    normalise: str = "none"          # none | root (joint-0 relative) | body (hip-centred, / body size)
     protocol: str = "legacy"         # legacy | probe_gallery
     split_seed: int = 0
     test_walks: int = 1              # legacy protocol
@@ -81,11 +81,22 @@ class RetrievalConfig:
 
 
 @dataclass
+class TrainConfig:
+    """How the encoders' training step executes (speed only; ``bf16`` also changes the numbers)."""
+
+    step: str = "auto"               # auto (graphs on CUDA, eager on CPU) | eager | compiled | graphs
+    fused_adam: str = "auto"         # auto (on CUDA) | on | off
+    compile_backend: str = "inductor"  # torch.compile backend of the compiled step (tests use aot_eager)
+    bf16: bool = False               # bfloat16 autocast of the forward pass (CUDA; changes results)
+
+
+@dataclass
 class RunConfig:
     data: DataConfig = field(default_factory=DataConfig)
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     rn: RNConfig = field(default_factory=RNConfig)
     retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
     preset: str = "synthetic"        # the preset the run was built from (set by build_config)
     name: str = ""                   # display name of the experiment (e.g. "CASIA-B CVE")
     seed: int = 0
@@ -102,7 +113,8 @@ class RunConfig:
         return asdict(self)
 
 
-SECTIONS = {"data": DataConfig, "encoder": EncoderConfig, "rn": RNConfig, "retrieval": RetrievalConfig}
+SECTIONS = {"data": DataConfig, "encoder": EncoderConfig, "rn": RNConfig, "retrieval": RetrievalConfig,
+            "train": TrainConfig}
 TOP_LEVEL = {"preset", "name", "seed", "device", "reference_quirks", "progress", "checkpoint_minutes", "resume",
              "threads", "milestones", "monitor_every"}
 
@@ -241,9 +253,11 @@ def validate(cfg: RunConfig) -> None:
         "rn.manner": (cfg.rn.manner, ("ap", "sc")),
         "rn.select": (cfg.rn.select, ("val", "test", "last")),
         "data.protocol": (cfg.data.protocol, PROTOCOLS),
-        "data.normalise": (cfg.data.normalise, ("none", "root")),
+        "data.normalise": (cfg.data.normalise, ("none", "root", "body", "body_walk")),
         "data.nan_policy": (cfg.data.nan_policy, ("error", "drop-frames", "interpolate")),
         "data.short_walks": (cfg.data.short_walks, ("skip", "error")),
+        "train.step": (cfg.train.step, ("auto", "eager", "compiled", "graphs")),
+        "train.fused_adam": (cfg.train.fused_adam, ("auto", "on", "off")),
         "retrieval.feature": (cfg.retrieval.feature, ("sc", "ap")),
         "retrieval.pooling": (cfg.retrieval.pooling, ("mean", "none")),
     }

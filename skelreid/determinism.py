@@ -24,9 +24,13 @@ passed the first call already: later calls are consistent.
 """
 from __future__ import annotations
 
+import os
 import threading
 
 import torch
+
+#: Diagnostic switch, for measuring the race (tests/vml_race_probe.py): ``1`` skips the warm-up.
+NO_WARMUP_ENV = "SKELREID_NO_VML_WARMUP"
 
 #: PyTorch's CPU unary kernels that call MKL VML (ATen ``cpu/vml.h``) when MKL is present.
 VML_OPS = ("tanh", "exp", "log", "log10", "log2", "sqrt", "sin", "cos", "tan", "asin", "acos", "atan",
@@ -39,7 +43,7 @@ _done = False
 def warm_up_math_kernels() -> None:
     """One single-threaded call of every VML-backed operation, before any parallel one (idempotent)."""
     global _done
-    if _done:
+    if _done or os.environ.get(NO_WARMUP_ENV) == "1":
         return
     with _lock:
         if _done:
@@ -57,10 +61,20 @@ def warm_up_math_kernels() -> None:
         _done = True
 
 
+_flushing = False
+
+
+def flush_denormals() -> bool:
+    """Flush denormal floats to zero on CPU (``torch.set_flush_denormal``); True where supported."""
+    global _flushing
+    _flushing = bool(torch.set_flush_denormal(True))
+    return _flushing
+
+
 def thread_settings() -> dict:
-    """What decides how CPU kernels split their work: recorded with every run."""
+    """What decides how CPU kernels compute: recorded with every run."""
     return {"torch_threads": torch.get_num_threads(), "torch_interop_threads": torch.get_num_interop_threads(),
-            "mkl": bool(torch.backends.mkl.is_available())}
+            "mkl": bool(torch.backends.mkl.is_available()), "flush_denormal": _flushing}
 
 
 warm_up_math_kernels()

@@ -21,7 +21,7 @@ from .data.datasets import load_sequences
 from .data.records import walks_by_person
 from .data.splits import (assign_sets, check_persons_covered, load_manifest, make_manifest,
                           make_predefined_manifest, manifest_hash, predefined_split, save_manifest)
-from .data.windows import WindowSet, make_windows
+from .data.windows import WindowSet, dataset_body_scale, make_windows
 from .device import resolve_device
 from .errors import ConfigError, SkelreidError
 from .features import reference_batch_order, rows, rows_per_window, window_vectors
@@ -29,7 +29,7 @@ from .io import read_json, write_json
 from .pretext import TASKS, members, shuffle_frames
 from .runstate import claim_run_folder, lock_run_folder
 from .training.checkpoint import load_checkpoint, save_checkpoint
-from .training.encoder import EncoderSpec, embed_windows, load_encoder, mean_attention, train_encoder
+from .training.encoder import EncoderSpec, embed_windows, load_encoder, mean_attention
 from .training.recognition import EvalSet, RecognitionNet, train_rn, window_logits
 
 STAGES = ("encoder", "rn", "evaluate")
@@ -82,11 +82,11 @@ def prepare(cfg: RunConfig, manifest_path: Path | None = None, sequences: list |
         return _prepare_reference(cfg, manifest_path)
     seqs = sequences if sequences is not None else load_sequences(d, persons=d.persons, progress=cfg.progress)
     seqs = select_view(seqs, d.view)
-    ws = make_windows(seqs, d.length, d.clip, d.normalise)
+    seqs, excluded = usable_sequences(cfg, seqs)
     walks = walks_by_person(seqs)
     walk_person = {s.walk_id: s.person for s in seqs}
     if manifest_path is not None and manifest_path.exists():
-        manifest = load_manifest(manifest_path, ws.walks)
+        manifest = load_manifest(manifest_path, list(walk_person))
     else:
         if d.sets:
             legacy = d.protocol == "legacy"
@@ -104,12 +104,86 @@ def prepare(cfg: RunConfig, manifest_path: Path | None = None, sequences: list |
                     groups.setdefault(f"{s.person}@view{s.view}", []).append(s.walk_id)
             manifest = make_manifest(d.dataset, groups, d.protocol, d.split_seed, **params)
             manifest["persons"] = len(walks)
+        if excluded:
+            manifest["excluded"] = excluded.to_dict()
+        if d.normalise == "body":  # one scale for the dataset, from the walks the encoders learn from
+            learn = set(manifest["splits"]["train"]) | set(manifest["splits"].get("val", []))
+            manifest["normalisation"] = {"mode": "body", "scale": dataset_body_scale(
+                [s for s in seqs if s.walk_id in learn], d.clip)}
         if manifest_path is not None:
             save_manifest(manifest_path, manifest)
+    scale = body_scale_of(manifest, d.normalise)
+    ws = make_windows(seqs, d.length, d.clip, d.normalise, scale=scale)
+    warn_on_scale(ws, d.normalise)
     if manifest["protocol"] == "legacy":
         check_persons_covered(manifest, walk_person)
     walk_view = {s.walk_id: s.view for s in seqs if s.view is not None}
-    return _prepared(cfg, ws, manifest, walk_view, frames=int(sum(s.num_frames for s in seqs)))
+    prepared = _prepared(cfg, ws, manifest, walk_view, frames=int(sum(s.num_frames for s in seqs)))
+    if excluded:
+        prepared.summary["excluded"] = excluded.to_dict()
+    return prepared
+
+
+def body_scale_of(manifest: dict, normalise: str) -> float | None:
+    """The dataset body scale a run's windows are divided by (``normalise: body``), from its manifest."""
+    if normalise != "body":
+        return None
+    scale = manifest.get("normalisation", {}).get("scale")
+    if not isinstance(scale, (int, float)) or not scale > 0:
+        raise ConfigError("data.normalise=body: the split manifest has no body scale; delete split.json in the "
+                          "run folder to draw the split (and the scale) again")
+    return float(scale)
+
+
+def usable_sequences(cfg: RunConfig, seqs: list) -> tuple[list, "Exclusions"]:
+    """The walks a run can use (``data.short_walks``, see :mod:`skelreid.data.filtering`): short walks
+    left out, then persons (or, with ``split_by_view``, person-view groups) with too few walks for the
+    split; one warning line says what was left out."""
+    from .data.filtering import check_enough_persons, drop_thin_persons, exclude_unusable, walks_needed
+    from .training.resume import warn
+
+    d = cfg.data
+    needed = 1 if d.sets else walks_needed(d.protocol, d.test_walks)
+    by_view = bool(d.split_by_view and d.view is None and any(s.view is not None for s in seqs))
+    seqs, ex = exclude_unusable(seqs, d.length, d.clip, d.short_walks, 1 if by_view else needed)
+    if d.short_walks == "skip" and by_view:  # random splits drawn per (person, view): each group needs enough
+        import dataclasses
+
+        keyed = [dataclasses.replace(s, person=f"{s.person}@view{s.view}") for s in seqs]
+        kept, dropped = drop_thin_persons(keyed, needed)
+        keep = {k.walk_id for k in kept}
+        seqs = [s for s, k in zip(seqs, keyed) if k.walk_id in keep]
+        ex.persons += dropped
+    if d.short_walks == "skip" and d.sets:  # predefined splits: a person needs a training walk
+        try:
+            train = set(assign_sets(seqs, {"train": d.sets["train"]})["train"])
+        except ConfigError:
+            train = set()
+        lacking = sorted({s.person for s in seqs} - {s.person for s in seqs if s.walk_id in train})
+        if lacking:
+            ex.persons += [{"person": p, "walks": 0, "needed": 1} for p in lacking]
+            seqs = [s for s in seqs if s.person not in set(lacking)]
+    if ex:
+        warn(ex.warning(d.length, d.clip))
+    check_enough_persons(seqs, ex)
+    return seqs, ex
+
+
+#: Typical coordinate magnitudes outside this range train badly (huge losses, denormal floats).
+SCALE_RANGE = (1e-2, 50.0)
+
+
+def warn_on_scale(ws: WindowSet, normalise: str) -> None:
+    """One warning when the windows' coordinates are far from order one (pixels, millimetres)."""
+    from .training.resume import warn
+
+    if not len(ws):
+        return
+    sample = np.abs(ws.data[:: max(1, len(ws) // 2000)]).ravel()
+    typical = float(np.percentile(sample, 99))
+    if not SCALE_RANGE[0] <= typical <= SCALE_RANGE[1]:
+        warn(f"coordinates are of order {typical:.3g} (99th percentile of |value|, data.normalise={normalise}); "
+             "values far from 1 train badly: use --set data.normalise=body (hip-centred, divided by body size)")
 
 
 def _prepared(cfg: RunConfig, ws: WindowSet, manifest: dict, walk_view: dict, frames: int,
@@ -218,8 +292,81 @@ def encoder_monitor(cfg: RunConfig, p: Prepared):
         return None
     from .training.monitor import WalkMonitor
 
+    from .training.resume import note
+
     train = p.windows.subset(p.manifest["splits"]["train"])
-    return WalkMonitor.build(train, p.splits.get("val"), feature=cfg.retrieval.feature)
+    monitor = WalkMonitor.build(train, p.splits.get("val"), feature=cfg.retrieval.feature)
+    if monitor is None:
+        note("--monitor-every: no person has two walks to match among the encoders' training walks; "
+             "the monitor is off for this run")
+    return monitor
+
+
+@dataclass
+class EncoderJob:
+    """One run's encoder set still to train (up to a milestone or to the end)."""
+
+    run: object                 # training.encoder.EncoderRun
+    resume_name: str
+    fingerprint: str
+    run_dir: Path
+
+
+def encoder_job(cfg: RunConfig, p: Prepared, run_dir: Path, spec: EncoderSpec, until: int | None,
+                info: dict, monitor=None) -> EncoderJob | None:
+    """What is left to do for encoder set ``spec`` of the run in ``run_dir``: ``None`` when its
+    weights (final, or of milestone ``until``) are there for this configuration and split (``info``
+    records that), else the job. A milestone the encoders have already trained past is ``missing``."""
+    from .runstate import encoder_fingerprint, final_history_row, verified_checkpoint_meta
+    from .training.encoder import EncoderRun
+    from .training.resume import ResumeFile, note, warn
+
+    split_sha = manifest_hash(p.manifest)
+    fingerprint = f"{encoder_fingerprint(cfg)}/{split_sha}"
+    final = until is None or until >= cfg.encoder.epochs
+    prefix = (run_dir / "encoders" if final else milestone_encoder_dir(run_dir, until)) / spec.tag
+    done = verified_checkpoint_meta(prefix, f"encoder {spec.tag}")
+    if done is not None and done.get("fingerprint") == fingerprint:
+        if final:
+            note(f"encoder {spec.tag}: already trained with this configuration in {prefix.parent} (skipped)")
+            ResumeFile(run_dir / "resume", f"encoder_{spec.tag}", fingerprint).clear()
+        info[spec.tag] = {"windows": done.get("windows"), "seconds": 0.0, "skipped": True,
+                          "final": final_history_row(prefix.with_name(prefix.name + "_losses.csv"))}
+        return None
+    if not final:
+        last = verified_checkpoint_meta(run_dir / "encoders" / spec.tag, f"encoder {spec.tag}")
+        if last is not None and last.get("fingerprint") == fingerprint:
+            warn(f"milestone {until}: encoder {spec.tag} finished training before this milestone was asked "
+                 f"for, so its epoch-{until} weights do not exist; the milestone is skipped")
+            info[spec.tag] = {"missing": True}
+            return None
+    train_ws = encoder_training_set(cfg, p)
+    inputs, targets = TASKS.get(spec.task).make(train_ws, cfg.seed)
+    run = EncoderRun(inputs, targets, cfg, out_prefix=prefix,
+                     meta={"split_sha256": split_sha, "seed": cfg.seed, "windows": len(inputs),
+                           "fingerprint": fingerprint, "layout": train_ws.layout},
+                     log_dir=run_dir / "tensorboard" / spec.tag, monitor=monitor)
+    return EncoderJob(run, f"encoder_{spec.tag}", fingerprint, run_dir)
+
+
+def train_jobs(jobs: list[EncoderJob], spec: EncoderSpec, device: torch.device, until: int | None,
+               resume_dir: Path, info: list[dict]) -> None:
+    """Train ``jobs`` (one run, or several seeds together) and record what happened in ``info``."""
+    from .training.encoder import train_encoders
+    from .training.resume import ResumeFile
+
+    cfg = jobs[0].run.cfg
+    final = until is None or until >= cfg.encoder.epochs
+    name = jobs[0].resume_name if len(jobs) == 1 else \
+        f"{jobs[0].resume_name}_seeds_{'_'.join(str(j.run.cfg.seed) for j in jobs)}"
+    resume = ResumeFile(resume_dir, name, "|".join(j.fingerprint for j in jobs), cfg.checkpoint_minutes)
+    t0 = time.perf_counter()
+    trained = train_encoders([j.run for j in jobs], spec, device, resume=resume, until=None if final else until)
+    if final:
+        resume.clear()  # the final weights are saved: the stage is complete
+    for job, record, (_, hist) in zip(jobs, info, trained):
+        record[spec.tag] = {"windows": len(job.run.inputs), "seconds": time.perf_counter() - t0,
+                            "final": dict(hist.epochs[-1]) if hist.epochs else {}}
 
 
 def run_encoders(cfg: RunConfig, p: Prepared, run_dir: Path, device: torch.device,
@@ -230,47 +377,14 @@ def run_encoders(cfg: RunConfig, p: Prepared, run_dir: Path, device: torch.devic
     ``until`` (a milestone before the last epoch) trains only up to that epoch and keeps the weights
     in ``encoders/epoch_<until>/``; the resume checkpoints stay, so the next call continues from there.
     """
-    from .runstate import encoder_fingerprint, final_history_row, verified_checkpoint_meta
-    from .training.resume import ResumeFile, note, warn
-
-    train_ws = encoder_training_set(cfg, p)
-    split_sha = manifest_hash(p.manifest)
-    fingerprint = f"{encoder_fingerprint(cfg)}/{split_sha}"
-    final = until is None or until >= cfg.encoder.epochs
-    folder = run_dir / "encoders" if final else milestone_encoder_dir(run_dir, until)
     monitor = encoder_monitor(cfg, p)
-    info = {}
+    info: dict = {}
     for spec in encoder_specs(cfg):
         if _quirk_plus(cfg) and spec.task != "rev_rec":
             continue
-        prefix = folder / spec.tag
-        resume = ResumeFile(run_dir / "resume", f"encoder_{spec.tag}", fingerprint, cfg.checkpoint_minutes)
-        done = verified_checkpoint_meta(prefix, f"encoder {spec.tag}")
-        if done is not None and done.get("fingerprint") == fingerprint:
-            if final:
-                note(f"encoder {spec.tag}: already trained with this configuration in {prefix.parent} (skipped)")
-                resume.clear()
-            info[spec.tag] = {"windows": done.get("windows"), "seconds": 0.0, "skipped": True,
-                              "final": final_history_row(prefix.with_name(prefix.name + "_losses.csv"))}
-            continue
-        if not final:
-            last = verified_checkpoint_meta(run_dir / "encoders" / spec.tag, f"encoder {spec.tag}")
-            if last is not None and last.get("fingerprint") == fingerprint:
-                warn(f"milestone {until}: encoder {spec.tag} finished training before this milestone was asked "
-                     "for, so its epoch-{until} weights do not exist; the milestone is skipped")
-                info[spec.tag] = {"missing": True}
-                continue
-        inputs, targets = TASKS.get(spec.task).make(train_ws, cfg.seed)
-        t0 = time.perf_counter()
-        _, hist = train_encoder(inputs, targets, spec, cfg, device, out_prefix=prefix,
-                                meta={"split_sha256": split_sha, "seed": cfg.seed, "windows": len(inputs),
-                                      "fingerprint": fingerprint},
-                                log_dir=run_dir / "tensorboard" / spec.tag, resume=resume,
-                                until=None if final else until, monitor=monitor)
-        if final:
-            resume.clear()  # the final weights are saved: the stage is complete
-        info[spec.tag] = {"windows": len(inputs), "seconds": time.perf_counter() - t0,
-                          "final": {k: v for k, v in hist.epochs[-1].items()} if hist.epochs else {}}
+        job = encoder_job(cfg, p, run_dir, spec, until, info, monitor)
+        if job is not None:
+            train_jobs([job], spec, device, until, run_dir / "resume", [info])
     return info
 
 
@@ -560,7 +674,7 @@ def run(cfg: RunConfig, run_dir: str | Path, stages: tuple[str, ...] = STAGES,
         cfg = _saved_config(cfg, run_dir, stages)
     else:
         cfg = claim_run_folder(cfg, run_dir)  # a new run, the same run continued, or refused: see runstate
-    apply_threads(cfg.threads)
+    apply_cpu_settings(cfg)
     write_json(run_dir / "config.json", cfg.to_dict())
     torch.manual_seed(cfg.seed)
     p = prepare(cfg, run_dir / "split.json", sequences)
@@ -656,10 +770,60 @@ def evaluate_milestone(cfg: RunConfig, p: Prepared, run_dir: Path, device: torch
     return "evaluated"
 
 
-def apply_threads(threads: int | None) -> None:
-    """``--threads N``: the number of CPU threads torch uses (recorded in results.json)."""
-    if threads is not None and threads != torch.get_num_threads():
-        torch.set_num_threads(int(threads))
+def apply_cpu_settings(cfg: RunConfig) -> None:
+    """``--threads N`` (the number of CPU threads torch uses) and flushing denormal floats to zero on
+    CPU (both recorded in results.json). Denormals only arise from badly scaled inputs, where they
+    slow CPU kernels several times over; on KGBD's metre-scale data training with and without flushing
+    gave byte-identical weights (docs/performance.md)."""
+    from .determinism import flush_denormals
+
+    if cfg.threads is not None and cfg.threads != torch.get_num_threads():
+        torch.set_num_threads(int(cfg.threads))
+    if str(cfg.device).strip().lower() == "cpu":
+        flush_denormals()
+
+
+def run_seeds(cfg: RunConfig, run_dir: str | Path, seeds: list[int], stages: tuple[str, ...] = STAGES) -> dict:
+    """``--seeds 0,1,2``: one complete run folder per seed (``run_dir/seed_<s>/``) whose encoders train
+    together as one batched computation (:func:`skelreid.training.encoder.train_encoders`): each seed
+    keeps its own initial weights, data order, RNG and results, equal to training it alone. Then each
+    run's recognition network and evaluation, and one table of mean ± std (``run_dir/results.md``)."""
+    import copy
+
+    from .reports.results import write_seed_reports
+
+    run_dir = Path(run_dir)
+    seeds = list(dict.fromkeys(int(s) for s in seeds))
+    if cfg.data.view == "all":
+        raise ConfigError("--seeds with --view all: run the views one by one (--view V) with --seeds")
+    if len(seeds) < 2:
+        raise ConfigError("--seeds needs at least two seeds (use --seed for one)")
+    cfgs = {s: copy.deepcopy(cfg) for s in seeds}
+    for s in seeds:
+        cfgs[s].seed = s
+    dirs = {s: run_dir / f"seed_{s}" for s in seeds}
+    lock_run_folder(run_dir)
+    if "encoder" in stages:
+        device = resolve_device(cfg.device)
+        preps = {}
+        for s in seeds:
+            cfgs[s] = claim_run_folder(cfgs[s], dirs[s])
+            write_json(dirs[s] / "config.json", cfgs[s].to_dict())
+            preps[s] = prepare(cfgs[s], dirs[s] / "split.json")
+        apply_cpu_settings(cfg)
+        for until in [*cfg.milestones[:-1], None]:
+            for spec in encoder_specs(cfg):
+                if _quirk_plus(cfg) and spec.task != "rev_rec":
+                    continue
+                infos = {s: {} for s in seeds}
+                jobs = [(s, encoder_job(cfgs[s], preps[s], dirs[s], spec, until, infos[s],
+                                        encoder_monitor(cfgs[s], preps[s]))) for s in seeds]
+                todo = [(s, j) for s, j in jobs if j is not None]
+                if todo:
+                    train_jobs([j for _, j in todo], spec, device, until, run_dir / "resume",
+                               [infos[s] for s, _ in todo])
+    per_seed = {s: run(cfgs[s], dirs[s], stages) for s in seeds}   # the encoders are there: RN, evaluation
+    return write_seed_reports(run_dir, cfg, per_seed)
 
 
 def _saved_config(cfg: RunConfig, run_dir: Path, stages: tuple[str, ...]) -> RunConfig:

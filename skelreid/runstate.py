@@ -34,6 +34,8 @@ from .io import json_dumps, read_json, remove_stale_temp_files, sha256_bytes, sh
 #: Options that change how a run executes, never what it computes.
 RUNTIME_TOP = ("device", "progress", "checkpoint_minutes", "resume", "threads")
 RUNTIME_DATA = ("root", "cache")
+#: How the training step executes: it changes speed, not what is computed (bf16 excepted, which stays).
+RUNTIME_TRAIN = ("step", "fused_adam", "compile_backend")
 #: Sections (besides ``data``) and top-level options the encoders depend on.
 ENCODER_KEYS = ("encoder", "seed", "reference_quirks")
 
@@ -46,6 +48,7 @@ def training_dict(cfg: RunConfig) -> dict:
     for k in RUNTIME_TOP:
         d.pop(k, None)
     d["data"] = {k: v for k, v in d["data"].items() if k not in RUNTIME_DATA}
+    d["train"] = {k: v for k, v in d.get("train", {}).items() if k not in RUNTIME_TRAIN}
     return d
 
 
@@ -66,7 +69,9 @@ def run_fingerprint(cfg: RunConfig) -> str:
 def encoder_fingerprint(cfg: RunConfig) -> str:
     """What the encoders depend on: data options, encoder options, seed, reference quirks."""
     d = training_dict(cfg)
-    return sha256_bytes(json_dumps({"data": d["data"], **{k: d.get(k) for k in ENCODER_KEYS}}).encode("utf-8"))
+    extra = {"bf16": True} if d["train"].get("bf16") else {}   # (absent when off: older fingerprints stay valid)
+    return sha256_bytes(json_dumps({"data": d["data"], **{k: d.get(k) for k in ENCODER_KEYS}, **extra})
+                        .encode("utf-8"))
 
 
 def _flat(d: dict, prefix: str = "") -> dict:

@@ -89,7 +89,9 @@ def test_nan_in_kgbd_is_refused_by_default_and_handled_by_the_policies(kgbd_smal
     for policy in ("error", "drop-frames", "interpolate"):
         if policy == "error":
             _edit_line(bad, 3023, lambda ln: ln.replace(b"NaN", b"0.5"))
-        assert main(["prepare", "--dataset", "KGBD", "--root", str(kgbd_small), "--cache", str(tmp_path / "c"),
+        # one parse cache per policy: the file is edited in place, and a cache keyed on size and mtime
+        # could miss an edit within one timestamp tick on coarse file systems
+        assert main(["prepare", "--dataset", "KGBD", "--root", str(kgbd_small), "--cache", str(tmp_path / f"c-{policy}"),
                      "--set", f"data.nan_policy={policy}", "--out", str(tmp_path / f"prep-{policy}"),
                      "--no-progress"]) == 0
         counts[policy] = int(capsys.readouterr().out.split(" frames,")[0].split()[-1])

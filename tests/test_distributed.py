@@ -7,7 +7,6 @@ that, at each step, averages the gradients of the batches the two ranks saw.
 from __future__ import annotations
 
 import os
-import socket
 from pathlib import Path
 
 import numpy as np
@@ -40,15 +39,9 @@ def _data():
     return np.ascontiguousarray(x[:n]), np.ascontiguousarray(y[:n])
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _worker(rank: int, port: int, out_dir: str, x: np.ndarray, y: np.ndarray) -> None:
-    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(WORLD),
-                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+def _worker(rank: int, store: str, out_dir: str, x: np.ndarray, y: np.ndarray) -> None:
+    # A file rendezvous: no TCP port to pick (a "free" port can be taken by another process meanwhile).
+    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(WORLD), SKELREID_DIST_INIT=store)
     torch.set_num_threads(1)
     device = D.init_from_env("cpu")
     try:
@@ -72,7 +65,7 @@ def test_shard_batches_contiguous_equal_counts():
 
 def test_two_gloo_ranks_equal_single_process_with_averaged_gradients(tmp_path):
     x, y = _data()
-    mp.spawn(_worker, args=(_free_port(), str(tmp_path), x, y), nprocs=WORLD, join=True)
+    mp.spawn(_worker, args=(f"file://{tmp_path / 'store'}", str(tmp_path), x, y), nprocs=WORLD, join=True)
     ranks = [torch.load(tmp_path / f"rank{r}.pt") for r in range(WORLD)]
     # only the main rank saved its checkpoint
     assert (tmp_path / "enc_rank0.json").exists() and not (tmp_path / "enc_rank1.json").exists()

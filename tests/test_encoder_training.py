@@ -41,7 +41,7 @@ def test_every_loss_term_falls_and_features_have_documented_shapes(kgbd_small, t
     # the saved checkpoint (safetensors + JSON) gives back the same encodings
     loaded, meta = load_encoder(tmp_path / "enc", torch.device("cpu"))
     assert meta["task"] == "rev_rec" and meta["epochs"] == 10
-    np.testing.assert_array_equal(embed_windows(loaded, kgbd_small.data[:50], torch.device("cpu")), ctx[:50])
+    np.testing.assert_array_equal(embed_windows(loaded, kgbd_small.data, torch.device("cpu")), ctx)
     assert (tmp_path / "enc_losses.csv").read_text().count("\n") == 11
 
 

@@ -46,9 +46,9 @@ def test_honest_selection_never_reads_test_data(tmp_path, monkeypatch):
     seen: list[set[str]] = []
     real = pl.eval_set
 
-    def spy(cfg, models, ws, device, training):
+    def spy(cfg, models, ws, device, training, **kwargs):
         seen.append({ws.walks[w] for w in np.unique(ws.walk)})
-        return real(cfg, models, ws, device, training)
+        return real(cfg, models, ws, device, training, **kwargs)
 
     monkeypatch.setattr(pl, "eval_set", spy)
     for extra, reads_test in (([], False), (["--select-on-test"], True)):

@@ -195,11 +195,14 @@ def test_joint_index_out_of_range(tmp_path, value):
     assert f"{target.name}:8:" in str(err) and "out of range" in str(err)
 
 
-def test_all_frames_dropped(tmp_path):
+def test_all_frames_dropped_gives_an_empty_walk(tmp_path):
+    # An empty walk is not an error of the reader: the pipeline leaves it out and counts it
+    # (tests/test_short_walks.py), or refuses it with --short-walks error.
     folder = tmp_path / "Training" / "004"
     write_person(folder, 3, untracked=(0, 1, 2))
-    err = error(tmp_path)
-    assert err.path == str(folder) and "no frame has all 20 joints tracked" in str(err)
+    walk = next(s for s in read_biwi_ias(tmp_path) if s.source == str(folder))
+    assert walk.num_frames == 0 and walk.frames.shape == (0, 20, 3)
+    assert "no frame has all 20 joints tracked" in walk.meta["empty_reason"]
 
 
 def test_missing_root(tmp_path):

@@ -373,7 +373,7 @@ def test_parse_file_missing(tmp_path):
 # property: garbage in -> DataError out
 # ----------------------------------------------------------------------------
 
-_FAST = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+_FAST = settings(max_examples=50, deadline=None, derandomize=True, database=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def _read_single(content: bytes) -> list:

@@ -1,7 +1,6 @@
 """The procedural walker dataset: determinism, shapes, anatomy, gait, identity."""
 from __future__ import annotations
 
-import time
 
 import numpy as np
 import pytest
@@ -115,13 +114,12 @@ def test_walk_frames_api_and_paths():
         walk_frames(p, 10, rng, path="zigzag")
 
 
-def test_generation_is_fast():
-    generate_dataset(2, 1)  # warm-up
-    start = time.perf_counter()
+def test_generation_at_benchmark_size():
+    # The speed of this call is measured by benchmarks/synthetic_generation.py, not asserted here.
     seqs = generate_dataset(num_persons=20, walks_per_person=5, frames=(200, 200))
-    elapsed = time.perf_counter() - start
     assert len(seqs) == 100
-    assert elapsed < 1.0, f"20 x 5 x 200 frames took {elapsed:.2f} s"
+    assert {s.frames.shape for s in seqs} == {(200, 20, 3)}
+    assert len({s.walk_id for s in seqs}) == 100 and len({s.person for s in seqs}) == 20
 
 
 # --- anatomy --------------------------------------------------------------------

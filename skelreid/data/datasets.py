@@ -95,8 +95,13 @@ def load_sequences(cfg, persons: int | None = None, progress: bool = False) -> l
     """Load a dataset's walks; ``persons`` keeps only the first N persons (natural order)."""
     from .records import natural_key
 
+    from .pack import is_pack, read_pack
+
     spec = DATASETS.get(cfg.dataset)
-    seqs = spec.load(cfg, progress)
+    if is_pack(cfg.root):  # `skelreid pack` output: the parsed walks of this dataset, compact
+        _, seqs = read_pack(Path(cfg.root).expanduser(), dataset=spec.name)
+    else:
+        seqs = spec.load(cfg, progress)
     if persons:
         keep = sorted({s.person for s in seqs}, key=natural_key)[:persons]
         seqs = [s for s in seqs if s.person in set(keep)]

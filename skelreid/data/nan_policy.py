@@ -108,10 +108,11 @@ def apply_nan_policy(frames: np.ndarray, policy: str, source: str | Path,
                         f"{HINT}", line=line)
     if policy == "drop-frames":
         kept = drop_frames(frames)
-        if len(kept) == 0:
-            raise DataError(source, f"every one of the {len(frames)} frames has a non-finite coordinate: "
-                            "nothing is left after --nan-policy drop-frames")
-        return kept, {"nan_frames_dropped": int(len(frames) - len(kept))}
+        info = {"nan_frames_dropped": int(len(frames) - len(kept))}
+        if len(kept) == 0:  # an empty walk: left out (and counted) like any walk too short for a window
+            info["empty_reason"] = (f"every one of its {len(frames)} frames has a non-finite coordinate: "
+                                    "nothing is left after --nan-policy drop-frames")
+        return kept, info
     try:
         filled = interpolate(frames)
     except NeverFinite as exc:

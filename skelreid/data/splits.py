@@ -123,6 +123,15 @@ def predefined_split(sets: dict[str, list[str]], walk_person: dict[str, str], se
     return out
 
 
+def canonical_splits(splits: dict[str, list[str]], protocol: str) -> dict[str, list[str]]:
+    """The splits in one fixed order (the protocol's own names first, then the others in natural
+    order), whether the manifest was just drawn or read back from its sorted-key JSON file: every
+    report lists them the same way in a fresh and in a resumed run."""
+    own = [n for n in SPLIT_NAMES.get(protocol, ()) if n in splits]
+    rest = sorted((n for n in splits if n not in own), key=natural_key)
+    return {n: splits[n] for n in own + rest}
+
+
 def make_manifest(dataset: str, walks: dict[str, list[str]], protocol: str = "legacy",
                   seed: int = 0, **params) -> dict:
     """Build a split manifest (a plain dict, see :func:`manifest_bytes`)."""
@@ -140,7 +149,7 @@ def make_manifest(dataset: str, walks: dict[str, list[str]], protocol: str = "le
         "params": {k: int(v) for k, v in params.items()},
         "persons": len(walks),
         "walks": sum(len(v) for v in walks.values()),
-        "splits": splits,
+        "splits": canonical_splits(splits, protocol),
     }
 
 
@@ -157,7 +166,7 @@ def make_predefined_manifest(dataset: str, splits: dict[str, list[str]], protoco
         "params": {k: v for k, v in params.items()},
         "persons": len({w.split("/", 1)[0] for w in listed}),
         "walks": len(set(listed)),
-        "splits": {k: sorted(v, key=natural_key) for k, v in splits.items()},
+        "splits": canonical_splits({k: sorted(v, key=natural_key) for k, v in splits.items()}, protocol),
     }
 
 
@@ -193,6 +202,7 @@ def load_manifest(path: str | Path, known_walks: list[str] | None = None) -> dic
             raise DataError(path, f"manifest lists walks the dataset does not have: {missing[:5]}")
         if len(listed) != len(set(listed)):
             raise DataError(path, "a walk appears in more than one split")
+    m["splits"] = canonical_splits(m["splits"], m["protocol"])
     return m
 
 

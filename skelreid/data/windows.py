@@ -110,22 +110,110 @@ def root_relative(frames: np.ndarray, root: int = 0) -> np.ndarray:
     return frames - frames[..., root: root + 1, :]
 
 
+#: Joints whose mean is a walk's centre under ``normalise: body``: the hip centre of each named
+#: layout (the mean of the two hips where there is no hip-centre joint). Unnamed layouts use the
+#: mean of all joints.
+BODY_CENTRE = {"kinect_v1": (0,), "kinect_v2": (0,), "casia_b_14": (8, 11), "coco_17": (11, 12)}
+
+NORMALISATIONS = ("none", "root", "body", "body_walk")
+
+
+def centre_on_hips(frames: np.ndarray, layout: str) -> np.ndarray:
+    """Every frame minus its hip centre (:data:`BODY_CENTRE`; the mean of all joints for unnamed layouts)."""
+    frames = np.asarray(frames, dtype=np.float64)
+    idx = list(BODY_CENTRE.get(layout) or range(frames.shape[1]))
+    return frames - frames[:, idx].mean(axis=1, keepdims=True)
+
+
+def body_size(frames: np.ndarray, layout: str) -> float:
+    """A walk's body size: the median over frames of the RMS distance of the joints from the hip centre
+    (in the data's own unit: metres, millimetres, pixels). NaN for a walk without frames."""
+    if len(frames) == 0:
+        return float("nan")
+    centred = centre_on_hips(frames, layout)
+    return float(np.median(np.sqrt((centred ** 2).sum(axis=2).mean(axis=1))))
+
+
+def dataset_body_scale(sequences: list[Sequence], clip: int = 0) -> float:
+    """The median body size of ``sequences`` (each clipped as for windowing): one scale for a dataset."""
+    sizes = [body_size(clip_ends(s.frames, clip), s.layout) for s in sequences]
+    sizes = [v for v in sizes if np.isfinite(v) and v > 0]
+    if not sizes:
+        raise ConfigError("data.normalise=body: no walk has a measurable body size (every joint at one point)")
+    return float(np.median(sizes))
+
+
+def body_normalise(frames: np.ndarray, layout: str, scale: float | None = None) -> np.ndarray:
+    """Hip-centred per frame, divided by ``scale`` (``None``: this walk's own :func:`body_size`).
+
+    With one scale for the whole dataset (``normalise: body``) any recording, 2D pixels or 3D metres,
+    comes out with values of order one and people keep their relative sizes, a cue of identity; with
+    each walk's own scale (``normalise: body_walk``) size is removed too, which suits 2D video whose
+    subjects stand at different distances from the camera."""
+    centred = centre_on_hips(frames, layout)
+    size = body_size(frames, layout) if scale is None else float(scale)
+    return (centred / size if size > 0 and np.isfinite(size) else centred).astype(np.float32)
+
+
+def normalise_walk(frames: np.ndarray, how: str, layout: str, root: int = 0, scale: float | None = None
+                   ) -> np.ndarray:
+    """One walk's frames under a ``data.normalise`` mode (see :func:`make_windows`)."""
+    if how == "root":
+        return root_relative(frames, root)
+    if how == "body":
+        if scale is None:
+            raise ConfigError("data.normalise=body needs the dataset's body scale (see dataset_body_scale)")
+        return body_normalise(frames, layout, scale)
+    if how == "body_walk":
+        return body_normalise(frames, layout, None)
+    return frames
+
+
+def describe_normalisation(how: str, scale: float | None = None) -> str:
+    """One line for the reports."""
+    unit = f" ({scale:.4g} in the data's unit, from the encoders' training walks)" if scale else ""
+    return {"none": "raw coordinates (no normalisation, the reference's choice for Kinect data)",
+            "root": "joint-0-relative coordinates per frame (the reference's choice for CASIA-B)",
+            "body": "centred on the hip centre per frame and divided by the dataset's median body size"
+                    f"{unit}",
+            "body_walk": "centred on the hip centre per frame and divided by each walk's own body size "
+                         "(median RMS joint distance from the centre)"}.get(how, how)
+
+
+def too_short(seq: Sequence, length: int, clip: int) -> bool:
+    """Fewer than one window of ``length`` frames once ``clip`` are dropped at each end."""
+    return seq.num_frames - 2 * clip < length
+
+
+def short_walk_error(seq: Sequence, length: int, clip: int) -> DataError:
+    reason = f" ({seq.meta['empty_reason']})" if seq.meta.get("empty_reason") else ""
+    return DataError(seq.source or seq.walk_id,
+                     f"walk {seq.walk_id} has {seq.num_frames} frames{reason}: fewer than one window of {length} "
+                     f"after dropping {clip} at each end (--short-walks skip leaves such walks out)")
+
+
 def make_windows(
     sequences: list[Sequence],
     length: int,
     clip: int = 10,
     normalise: str = "none",
     root: int = 0,
+    scale: float | None = None,
 ) -> WindowSet:
     """Window every walk; persons are labelled by their rank in sorted order.
 
-    ``normalise`` is ``"none"`` (the reference default for Kinect data) or
-    ``"root"`` (joint-``root``-relative, the CASIA-B default).
+    ``normalise`` is ``"none"`` (the reference default for Kinect data), ``"root"``
+    (joint-``root``-relative, the CASIA-B default), ``"body"`` (hip-centred and
+    divided by the dataset's body ``scale``, the default of the generic format) or
+    ``"body_walk"`` (each walk by its own size): see :func:`body_normalise`. With
+    ``"body"`` and no ``scale``, the scale of these ``sequences`` is used.
+    A walk too short for one window is an error here:
+    :func:`skelreid.data.filtering.exclude_unusable` leaves such walks out first.
     """
     from .records import natural_key
 
-    if normalise not in ("none", "root"):
-        raise ConfigError(f"unknown normalisation {normalise!r}; valid: none, root")
+    if normalise not in NORMALISATIONS:
+        raise ConfigError(f"unknown normalisation {normalise!r}; valid: {', '.join(NORMALISATIONS)}")
     if not sequences:
         raise ConfigError("no walks to window")
     shapes = {s.frames.shape[1:] for s in sequences}
@@ -139,16 +227,14 @@ def make_windows(
         raise ConfigError(
             f"window length {length} with clip {clip} leaves no window: the longest walk has {longest} frames"
         )
+    if normalise == "body" and scale is None:
+        scale = dataset_body_scale(sequences, clip)
     chunks, labels, walks, positions, walk_ids = [], [], [], [], []
     for s in ordered:
-        frames = clip_ends(s.frames, clip)
-        if normalise == "root":
-            frames = root_relative(frames, root)
+        if too_short(s, length, clip):
+            raise short_walk_error(s, length, clip)
+        frames = normalise_walk(clip_ends(s.frames, clip), normalise, s.layout, root, scale)
         win = cut_windows(frames, length)
-        if len(win) == 0:
-            raise DataError(s.source or s.walk_id,
-                            f"walk {s.walk_id} has {s.num_frames} frames: fewer than one window of {length} "
-                            f"after dropping {clip} at each end")
         w = len(walk_ids)
         walk_ids.append(s.walk_id)
         chunks.append(win)

@@ -8,6 +8,7 @@ import numpy as np
 from .. import faults
 from ..config import RunConfig
 from ..data.splits import manifest_hash
+from ..data.windows import describe_normalisation
 from ..io import write_json, write_text
 from ..losses import la_objective
 from ..determinism import thread_settings
@@ -56,6 +57,9 @@ def write_reports(run_dir: Path, cfg: RunConfig, p, results: dict, attention: di
         "split": {"sha256": manifest_hash(p.manifest), "file": "split.json", **p.summary},
         "config": cfg.to_dict(), "versions": versions(), "stages": results.get("stages", {}),
         "wall_time_s": results.get("wall_time_s"), "threads": thread_settings(),
+        "normalisation": {"mode": cfg.data.normalise, **_scale(p.manifest),
+                          "description": describe_normalisation(cfg.data.normalise,
+                                                                _scale(p.manifest).get("scale"))},
     }
     name = experiment_name(cfg)
     out.update(public_metrics(results))
@@ -91,6 +95,11 @@ def write_reports(run_dir: Path, cfg: RunConfig, p, results: dict, attention: di
     write_text(run_dir / "results.md", results_markdown(out))
     faults.point("report.file")
     return out
+
+
+def _scale(manifest: dict) -> dict:
+    scale = manifest.get("normalisation", {}).get("scale")
+    return {"scale": scale} if scale else {}
 
 
 def _validation_rank1(run_dir: Path, epoch) -> float | None:
@@ -167,6 +176,13 @@ def results_markdown(r: dict) -> str:
     lines += [f"Protocol `{r['protocol']}`{source}; split `{s['file']}` (sha256 {s['sha256'][:12]}…): "
               f"{s['persons']} persons, {s['walks']} walks, {s['windows']} windows "
               f"({', '.join(f'{k} {v}' for k, v in s['windows_per_split'].items())}).", ""]
+    ex = s.get("excluded")
+    if ex:
+        lines += [f"Left out: {ex['short_walks']} walk(s) too short for one window, {ex['persons_dropped']} "
+                  "person(s) with too few usable walks (named in `results.json` → `split.excluded` and in the "
+                  "split manifest).", ""]
+    if r.get("normalisation"):
+        lines += [f"Coordinates: `{r['normalisation']['mode']}`, {r['normalisation']['description']}.", ""]
     if r["reference_quirks"]:
         lines += ["**reference_quirks is on**: the reference code's accidental behaviour is reproduced.", ""]
     if r["protocol"] == "legacy":
@@ -310,4 +326,58 @@ def print_summary(r: dict) -> str:
         for k, m in pairs.items():
             rows.append(f"{k:<14} {_pct(m['rank1']):>7} {_pct(m['rank5']):>7} {_pct(m['rank10']):>7} "
                         f"{_pct(m['mAP']):>6} {m['num_queries']:>7}")
+    return "\n".join(rows)
+
+
+def seed_metrics(r: dict) -> dict[str, float]:
+    """The headline figures of one run, flat: ``"<rule> rank1"`` ... (legacy) or ``"<pair> mAP"`` ..."""
+    out = {}
+    if r.get("protocol") == "legacy":
+        for rule, m in r["metrics"].items():
+            for k in ("rank1", "rank5", "nauc_roc", "nauc_cmc"):
+                if m.get(k) is not None:
+                    out[f"{rule} {k}"] = float(m[k])
+    else:
+        for pair, m in (r.get("pairs") or r["metrics"]).items():
+            for k in ("rank1", "rank5", "rank10", "mAP"):
+                out[f"{pair} {k}"] = float(m[k])
+    return out
+
+
+def write_seed_reports(run_dir: Path, cfg: RunConfig, per_seed: dict) -> dict:
+    """``results.json`` / ``results.md`` of a ``--seeds`` run: every seed's figures, mean and std."""
+    rows = {s: seed_metrics(r) for s, r in per_seed.items() if "metrics" in r}
+    keys = list(dict.fromkeys(k for row in rows.values() for k in row))
+    stats = {}
+    for k in keys:
+        vals = np.array([row[k] for row in rows.values() if k in row])
+        stats[k] = {"mean": float(vals.mean()), "std": float(vals.std(ddof=1)) if len(vals) > 1 else 0.0,
+                    "n": int(len(vals))}
+    out = {"experiment": experiment_name(cfg), "dataset": cfg.data.dataset, "protocol": cfg.data.protocol,
+           "seeds": list(per_seed), "runs": {str(s): f"seed_{s}/results.json" for s in per_seed},
+           "per_seed": {str(s): row for s, row in rows.items()}, "mean_std": stats, "config": cfg.to_dict(),
+           "versions": versions()}
+    write_json(run_dir / "results.json", out)
+    lines = [f"# {experiment_name(cfg)}: {model_name({'method': cfg.encoder.method, 'model': cfg.encoder.model})}, "
+             f"{len(per_seed)} seeds trained together", "",
+             "Each seed is a complete run in `seed_<s>/` (its encoders trained in one batched computation with "
+             "the other seeds', each with its own initial weights and data order). Mean ± standard deviation "
+             "(n − 1) over the seeds:", "",
+             "| figure | " + " | ".join(f"seed {s}" for s in rows) + " | mean ± std |",
+             "|---|" + "---|" * (len(rows) + 1)]
+    for k in keys:
+        label = k
+        for rule, text in RULE_SHORT.items():
+            if k.startswith(rule + " "):
+                label = f"{text} {k[len(rule) + 1:]}"
+        lines.append(f"| {label} | " + " | ".join(_pct(row.get(k)) for row in rows.values())
+                     + f" | {_pct(stats[k]['mean'])} ± {100 * stats[k]['std']:.1f} |")
+    write_text(run_dir / "results.md", "\n".join(lines) + "\n")
+    return out
+
+
+def print_seed_summary(r: dict) -> str:
+    rows = [f"{'figure':<40} {'mean':>7} {'std':>6}"]
+    for k, v in r["mean_std"].items():
+        rows.append(f"{k:<40} {_pct(v['mean']):>7} {100 * v['std']:>6.1f}")
     return "\n".join(rows)

@@ -11,10 +11,10 @@ while the contrastive positives stay neighbours inside each rank's batches.
 
 :func:`~skelreid.training.encoder.train_encoder` calls :func:`local_batches`
 and :func:`average_gradients` and only writes on the main rank; both are no-ops
-in an ordinary single process. Launch through this module so that the process
-group exists before the normal command runs::
+in an ordinary single process. Launch through :mod:`skelreid.torchrun` (the entry point; training code never imports the
+command line) so that the process group exists before the normal command runs::
 
-    torchrun --nproc_per_node 4 -m skelreid.training.distributed \\
+    torchrun --nproc_per_node 4 -m skelreid.torchrun \\
         train-encoder --dataset KGBD --root KinectGait/Data --device cuda --out runs/enc_dp
 
 The arguments after the module are exactly those of the ``skelreid`` command.
@@ -25,7 +25,6 @@ GPU"), and NCCL is used; on CPU, gloo.
 from __future__ import annotations
 
 import os
-import sys
 from typing import Sequence, TypeVar
 
 import torch
@@ -35,6 +34,8 @@ from torch import nn
 T = TypeVar("T")
 
 ENV_VARS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
+#: An explicit ``init_method`` URL (``file://...``) instead of MASTER_ADDR/MASTER_PORT (torchrun sets those).
+INIT_ENV = "SKELREID_DIST_INIT"
 
 
 def is_distributed() -> bool:
@@ -59,7 +60,8 @@ def init_from_env(device: torch.device | str) -> torch.device:
     """Join the process group described by torchrun's environment; returns this rank's device.
 
     Reads ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR`` and
-    ``MASTER_PORT``. Without ``WORLD_SIZE`` (or with 1) nothing is initialised
+    ``MASTER_PORT`` (or, instead of the last two, ``SKELREID_DIST_INIT``, an
+    ``init_method`` URL such as ``file:///tmp/store``). Without ``WORLD_SIZE`` (or with 1) nothing is initialised
     and ``device`` is returned unchanged. Backend: NCCL for CUDA, gloo for CPU.
     A CUDA device without an index becomes ``cuda:<LOCAL_RANK mod visible GPUs>``.
     """
@@ -67,6 +69,20 @@ def init_from_env(device: torch.device | str) -> torch.device:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1 or is_distributed():
         return device
+    init = os.environ.get(INIT_ENV)  # e.g. file:///tmp/store: a rendezvous that needs no TCP port
+    missing = [v for v in ENV_VARS if v not in os.environ and not (init and v in ("MASTER_ADDR", "MASTER_PORT"))]
+    if missing:
+        raise RuntimeError(f"distributed run: environment variables {missing} are not set (launch with torchrun)")
+    local = int(os.environ["LOCAL_RANK"])
+    kwargs = {"rank": int(os.environ["RANK"]), "world_size": world, **({"init_method": init} if init else {})}
+    if device.type == "cuda":
+        index = device.index if device.index is not None else local % torch.cuda.device_count()
+        device = torch.device("cuda", index)
+        torch.cuda.set_device(device)
+        dist.init_process_group("nccl", **kwargs)
+    else:
+        dist.init_process_group("gloo", **kwargs)
+    return device
     missing = [v for v in ENV_VARS if v not in os.environ]
     if missing:
         raise RuntimeError(f"distributed run: environment variables {missing} are not set (launch with torchrun)")
@@ -128,49 +144,3 @@ def barrier() -> None:
     """Wait for every rank (a no-op outside a process group)."""
     if is_distributed():
         dist.barrier()
-
-
-def _pin_gpu_before_cuda() -> None:
-    """Make GPU ``LOCAL_RANK`` the only one this process sees, so ``cuda``/``cuda:0`` is its own GPU."""
-    local = os.environ.get("LOCAL_RANK")
-    if local is None or int(os.environ.get("WORLD_SIZE", "1")) <= 1:
-        return
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-    ids = visible.split(",") if visible else None
-    if ids is None:
-        os.environ["CUDA_VISIBLE_DEVICES"] = local
-    elif int(local) < len(ids):
-        os.environ["CUDA_VISIBLE_DEVICES"] = ids[int(local)]
-
-
-def _device_argument(argv: list[str]) -> str:
-    """The value of ``--device`` in a skelreid command line ("cpu" when absent)."""
-    for i, a in enumerate(argv):
-        if a == "--device" and i + 1 < len(argv):
-            return argv[i + 1]
-        if a.startswith("--device="):
-            return a.split("=", 1)[1]
-    return "cpu"
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``torchrun ... -m skelreid.training.distributed <skelreid arguments>``."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    name = _device_argument(argv).strip().lower()
-    on_gpu = name.startswith("cuda") or name.isdigit()
-    if on_gpu:
-        _pin_gpu_before_cuda()
-    init_from_env("cuda" if on_gpu else "cpu")
-    from ..cli import main as cli_main
-
-    try:
-        code = cli_main(argv)
-        barrier()
-        return code
-    finally:
-        if dist.is_initialized():
-            dist.destroy_process_group()
-
-
-if __name__ == "__main__":
-    sys.exit(main())

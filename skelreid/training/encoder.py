@@ -21,7 +21,8 @@ from ..config import RunConfig
 from ..io import atomic_write
 from ..models.seq2seq import GaitSeq2Seq
 from .checkpoint import load_checkpoint, save_checkpoint
-from .resume import ResumeFile, restore
+from .resume import ResumeFile, note, restore
+from .step import make_optimizer, make_step, plan_step
 
 AXES = ("x", "y", "z")
 TERMS = ("reconstruction", "attention", "contrastive", "l2", "total")
@@ -88,6 +89,19 @@ def step_losses(model: GaitSeq2Seq, x: torch.Tensor, y: torch.Tensor, objective:
     return terms._asdict()
 
 
+@dataclass
+class EncoderRun:
+    """One run's share of a (possibly joint) encoder training: its data, configuration and outputs."""
+
+    inputs: np.ndarray                   # [N, f, J, D]
+    targets: np.ndarray                  # [N, f, J, D]
+    cfg: RunConfig
+    out_prefix: Path | None = None       # where the weights go (a milestone's folder with ``until``)
+    meta: dict | None = None
+    log_dir: Path | None = None          # TensorBoard
+    monitor: object = None               # a WalkMonitor, scored every cfg.monitor_every epochs
+
+
 def train_encoder(inputs: np.ndarray, targets: np.ndarray, spec: EncoderSpec, cfg: RunConfig,
                   device: torch.device, out_prefix: Path | None = None, meta: dict | None = None,
                   log_dir: Path | None = None, resume: ResumeFile | None = None, until: int | None = None,
@@ -101,82 +115,175 @@ def train_encoder(inputs: np.ndarray, targets: np.ndarray, spec: EncoderSpec, cf
     ``monitor`` (a :class:`~skelreid.training.monitor.WalkMonitor`) is scored every
     ``cfg.monitor_every`` epochs into the history (``monitor_rank1``).
     """
+    ((model, history),) = train_encoders([EncoderRun(inputs, targets, cfg, out_prefix, meta, log_dir, monitor)],
+                                         spec, device, resume=resume, until=until)
+    return model, history
+
+
+def merge_runs(models: list[GaitSeq2Seq]) -> GaitSeq2Seq:
+    """One model whose axis dimension holds every model's axes in turn (run-major): the runs train as
+    one batched computation and stay mathematically independent (see the module documentation)."""
+    if len(models) == 1:
+        return models[0]
+    cfg = models[0].config()
+    cfg["num_axes"] = sum(m.num_axes for m in models)
+    ref = next(models[0].parameters())
+    merged = GaitSeq2Seq(**cfg).to(device=ref.device, dtype=ref.dtype)
+    parts = [dict(m.named_parameters()) for m in models]
+    with torch.no_grad():
+        for name, p in merged.named_parameters():
+            p.copy_(torch.cat([part[name] for part in parts], dim=0))
+    return merged
+
+
+def _check_joint(runs: list[EncoderRun]) -> None:
+    """Runs trained together may differ in their seed only."""
+    from ..runstate import config_differences
+
+    first = runs[0]
+    for r in runs[1:]:
+        if r.inputs.shape != first.inputs.shape:
+            raise ValueError(f"runs trained together need the same windows: {r.inputs.shape} vs {first.inputs.shape}")
+        diffs = [d for d in config_differences(first.cfg, r.cfg) if not d.startswith("seed:")]
+        if diffs:
+            raise ValueError(f"runs trained together may differ in their seed only, not in {diffs[0]}")
+
+
+def train_encoders(runs: list[EncoderRun], spec: EncoderSpec, device: torch.device,
+                   resume: ResumeFile | None = None, until: int | None = None) -> list[tuple[GaitSeq2Seq, TrainHistory]]:
+    """Train one encoder set for every run in ``runs`` as one batched computation (``--seeds``).
+
+    Each run's model starts from its own seed's initial weights and sees its own data order (AGE
+    shuffles by seed; ``sorting`` permutes frames by seed); the axis dimension of the batched model
+    holds run 0's axes, then run 1's, and so on. Every loss term is per axis, clipping and Adam act
+    element-wise, so each run receives exactly the updates it would receive alone (equal within float
+    tolerance: the batched kernels may round differently). One run is the ordinary training, unchanged.
+    Returns ``(model, history)`` per run; each run's weights go to its ``out_prefix``.
+    """
     from tqdm.auto import tqdm
 
     from .. import faults
     from . import distributed as ddp  # data-parallel hooks (torchrun); no-ops in a single process
 
+    _check_joint(runs)
+    cfg = runs[0].cfg
     e = cfg.encoder
-    seed = cfg.seed
-    torch.manual_seed(seed)
+    R = len(runs)
     contrastive = e.method == "cage"
-    model = build_model(cfg, inputs.shape[2], inputs.shape[3], contrastive).to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=e.lr)
-    x_all = to_axis_major(inputs).to(device)
-    y_all = to_axis_major(targets).to(device)
+    models = []
+    for r in runs:
+        torch.manual_seed(r.cfg.seed)
+        models.append(build_model(r.cfg, r.inputs.shape[2], r.inputs.shape[3], contrastive).to(device))
+    model = merge_runs(models)
+    A = models[0].num_axes
+    plan = plan_step(cfg.train, device, distributed=ddp.is_distributed())
+    for line in plan.notes:
+        note(line)
+    opt = make_optimizer(model, e.lr, plan)
+    x_all = torch.cat([to_axis_major(r.inputs) for r in runs]).to(device)   # resident on the device
+    y_all = torch.cat([to_axis_major(r.targets) for r in runs]).to(device)
     objective = L.la_objective(cfg.data.length).to(device) if spec.attention == "LA" else None
-    batches = [torch.as_tensor(b, device=device) for b in
-               batch_order(len(inputs), e.batch_size, shuffle_once=e.method == "age", seed=seed)]
+    n = len(runs[0].inputs)
+    orders = [batch_order(n, e.batch_size, shuffle_once=e.method == "age", seed=r.cfg.seed) for r in runs]
+    shared = all(len(o) == len(orders[0]) and all(np.array_equal(a, b) for a, b in zip(o, orders[0]))
+                 for o in orders)
+    if shared:   # one index per batch (CAGE keeps the walk order: the same for every seed)
+        batches = [torch.as_tensor(b, device=device) for b in orders[0]]
+        gather = None
+    else:        # [R, B]: each run's own batch
+        batches = [torch.as_tensor(np.stack(bs), device=device) for bs in zip(*orders)]
+
+        def gather(idx):
+            return (torch.cat([x_all[k * A:(k + 1) * A][:, idx[k]] for k in range(R)]),
+                    torch.cat([y_all[k * A:(k + 1) * A][:, idx[k]] for k in range(R)]))
     batches = ddp.local_batches(batches)  # torchrun: this rank's contiguous shard of the batches
-    history = TrainHistory()
-    start, done0, extra = restore(resume, model, opt, history.epochs)  # (0, 0, {}) without a checkpoint
-    writer = _tensorboard(log_dir if ddp.is_main() else None)
+    histories = [TrainHistory() for _ in runs]
+    saved: list[dict] = []
+    start, done0, extra = restore(resume, model, opt, saved)  # (0, 0, {}) without a checkpoint
+    for k, h in enumerate(histories):
+        h.epochs[:] = saved if R == 1 else [row["runs"][k] for row in saved]
+    writers = [_tensorboard(r.log_dir if ddp.is_main() else None) for r in runs]
     stop = e.epochs if until is None else min(int(until), e.epochs)
-    every = int(cfg.monitor_every) if monitor is not None else 0
-    bar = tqdm(range(start, stop), initial=start, total=e.epochs, desc=f"encoder {spec.tag}", unit="epoch",
+    monitored = [(k, r.monitor) for k, r in enumerate(runs) if r.monitor is not None]
+    every = int(cfg.monitor_every) if monitored else 0
+    bar = tqdm(range(start, stop), initial=start, total=e.epochs,
+               desc=f"encoder {spec.tag}" + (f" x{R} runs" if R > 1 else ""), unit="epoch",
                disable=not cfg.progress, dynamic_ncols=True)
     model.train()
+
+    def losses(m, x, y):
+        return step_losses(m, x, y, objective, e.temperature, e.l2, contrastive)
+
+    step = make_step(plan, model, opt, x_all, y_all, losses, e.grad_clip,
+                     after_backward=(lambda: ddp.average_gradients(model)) if ddp.is_distributed() else None,
+                     note=note, gather=gather)
     for epoch in bar:
         t0 = time.perf_counter()
         done = done0 if epoch == start else 0  # batches of this epoch done before the resume
         sums = {k: extra[f"sum.{k}"].to(device, copy=True) if done else torch.zeros(x_all.shape[0], device=device)
                 for k in TERMS}
         for idx in batches[done:]:
-            terms = step_losses(model, x_all[:, idx], y_all[:, idx], objective, e.temperature, e.l2, contrastive)
-            opt.zero_grad(set_to_none=True)
-            terms["total"].sum().backward()
-            ddp.average_gradients(model)  # torchrun: mean gradient over the ranks, before clipping
-            torch.nn.utils.clip_grad_value_(model.parameters(), e.grad_clip)
-            opt.step()
+            terms = step(idx)  # forward, losses, backward, (torchrun: gradient average), clipping, Adam
             for k in TERMS:
-                sums[k] += terms[k].detach()
+                sums[k] += terms[k]  # on the device: read once per epoch
             done += 1
             faults.point("encoder.step")
             if resume is not None and resume.due():  # every checkpoint_minutes inside a long epoch
-                resume.save(model, opt, epoch=epoch, batch=done, history=history.epochs,
+                resume.save(model, opt, epoch=epoch, batch=done, history=_joint(histories),
                             tensors={f"sum.{k}": v for k, v in sums.items()})
         seconds = time.perf_counter() - t0
-        row = {"epoch": epoch + 1, "seconds": seconds,
-               "windows_per_s": len(batches) * len(batches[0]) / max(seconds, 1e-9)}
-        for k in TERMS:
-            per_axis = (sums[k] / len(batches)).cpu().numpy()
-            row[k] = float(per_axis.sum())
-            for a, v in zip(AXES, per_axis):
-                row[f"{k}_{a}"] = float(v)
+        per_axis = {k: (sums[k] / len(batches)).cpu().numpy() for k in TERMS}
+        rows = []
+        for r in range(R):
+            row = {"epoch": epoch + 1, "seconds": seconds,
+                   "windows_per_s": R * len(batches) * len(batches[0]) / max(seconds, 1e-9)}
+            for k in TERMS:
+                mine = per_axis[k][r * A:(r + 1) * A]
+                row[k] = float(mine.sum())
+                for a, v in zip(AXES, mine):
+                    row[f"{k}_{a}"] = float(v)
+            rows.append(row)
         if every and (epoch + 1) % every == 0 and ddp.is_main():
-            t1 = time.perf_counter()
-            row["monitor_rank1"] = monitor.rank1(model, device)
-            row["monitor_seconds"] = time.perf_counter() - t1
+            for k, mon in monitored:
+                t1 = time.perf_counter()
+                rows[k]["monitor_rank1"] = mon.rank1(model if R == 1 else model.select_axes(range(k * A, (k + 1) * A)),
+                                                     device)
+                rows[k]["monitor_seconds"] = time.perf_counter() - t1
             model.train()
-        history.epochs.append(row)
+        for h, row in zip(histories, rows):
+            h.epochs.append(row)
         if resume is not None:  # what a killed run continues from
-            resume.save(model, opt, epoch=epoch + 1, batch=0, history=history.epochs)
+            resume.save(model, opt, epoch=epoch + 1, batch=0, history=_joint(histories))
+        row = rows[0]
         post = dict(rec=f"{row['reconstruction']:.3g}", att=f"{row['attention']:.3g}",
                     con=f"{row['contrastive']:.3g}", win_s=f"{row['windows_per_s']:.0f}")
         if "monitor_rank1" in row:
             post["mon_r1"] = f"{100 * row['monitor_rank1']:.1f}"
         bar.set_postfix(post)
+        for writer, row in zip(writers, rows):
+            if writer is not None:
+                for k in TERMS:
+                    writer.add_scalar(f"{spec.tag}/{k}", row[k], epoch + 1)
+                if "monitor_rank1" in row:
+                    writer.add_scalar(f"{spec.tag}/monitor_rank1", row["monitor_rank1"], epoch + 1)
+    for writer in writers:
         if writer is not None:
-            for k in TERMS:
-                writer.add_scalar(f"{spec.tag}/{k}", row[k], epoch + 1)
-            if "monitor_rank1" in row:
-                writer.add_scalar(f"{spec.tag}/monitor_rank1", row["monitor_rank1"], epoch + 1)
-    if writer is not None:
-        writer.close()
-    if out_prefix is not None and ddp.is_main():
-        save_encoder(out_prefix, model, spec, cfg, history, meta or {})
+            writer.close()
+    out = []
+    for k, (r, h) in enumerate(zip(runs, histories)):
+        mine = model if R == 1 else model.select_axes(range(k * A, (k + 1) * A))
+        if r.out_prefix is not None and ddp.is_main():
+            save_encoder(r.out_prefix, mine, spec, r.cfg, h, r.meta or {})
+        out.append((mine, h))
     ddp.barrier()  # torchrun: the other ranks wait until the main rank has saved
-    return model, history
+    return out
+
+
+def _joint(histories: list[TrainHistory]) -> list[dict]:
+    """The history a resume checkpoint keeps: one run's rows, or per epoch every run's row."""
+    if len(histories) == 1:
+        return histories[0].epochs
+    return [{"epoch": rows[0]["epoch"], "runs": list(rows)} for rows in zip(*(h.epochs for h in histories))]
 
 
 def _tensorboard(log_dir: Path | None):
@@ -219,14 +326,37 @@ def load_encoder(prefix: Path, device: torch.device) -> tuple[GaitSeq2Seq, dict]
 @torch.no_grad()
 def embed_windows(model: GaitSeq2Seq, windows: np.ndarray, device: torch.device,
                   batch_size: int = 2048) -> np.ndarray:
-    """Context vectors of every window: ``[N, A, f, H]`` float32 (eval mode, no gradients)."""
+    """Context vectors of every window: ``[N, A, f, H]`` float32 (eval mode, no gradients).
+
+    On CPU each batch is computed and returned as it comes. On CUDA every batch has the same shape
+    (the last one is padded, so a compiled or captured model never sees a new shape), the results stay
+    on the device and are copied to the host once per GiB, not once per batch.
+    """
     from .. import faults
 
-    out = []
+    device = torch.device(device)
+    cuda = device.type == "cuda"
+    out: list[np.ndarray] = []
+    pending: list[torch.Tensor] = []
+    pending_bytes = 0
     for i in range(0, len(windows), batch_size):
-        x = to_axis_major(windows[i: i + batch_size]).to(device)
-        out.append(model.embed(x).permute(1, 0, 2, 3).float().cpu().numpy())
+        chunk = windows[i: i + batch_size]
+        n = len(chunk)
+        x = to_axis_major(chunk).to(device, non_blocking=cuda)
+        if cuda and n < batch_size and i > 0:  # static shape: pad the last batch, drop the padding after
+            x = torch.cat([x, x.new_zeros(x.shape[0], batch_size - n, *x.shape[2:])], dim=1)
+        c = model.embed(x)[:, :n].permute(1, 0, 2, 3).float()
+        if cuda:
+            pending.append(c)
+            pending_bytes += c.numel() * 4
+            if pending_bytes >= 1 << 30:
+                out.append(torch.cat(pending).cpu().numpy())
+                pending, pending_bytes = [], 0
+        else:
+            out.append(c.cpu().numpy())
         faults.point("features.batch")
+    if pending:
+        out.append(torch.cat(pending).cpu().numpy())
     if not out:
         return np.zeros((0, model.num_axes, model.length, model.hidden), np.float32)
     return np.concatenate(out)

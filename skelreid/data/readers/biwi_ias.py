@@ -168,9 +168,11 @@ def read_biwi_ias(root: str | Path, progress: bool = False, nan_policy: str = "e
                     kept.append(frame)
                 if bar is not None:
                     bar.update(1)
-            if not kept:
-                raise DataError(folder, f"no frame has all {_NJ} joints tracked ({len(files)} frame files)")
-            frames, nan_info = apply_nan_policy(np.stack(kept), nan_policy, folder, KINECT_V1.joints)
+            if kept:
+                frames, nan_info = apply_nan_policy(np.stack(kept), nan_policy, folder, KINECT_V1.joints)
+            else:  # an empty walk: left out (and counted) like any walk too short for a window
+                frames = np.zeros((0, _NJ, 3), np.float32)
+                nan_info = {"empty_reason": f"no frame has all {_NJ} joints tracked ({len(files)} frame files)"}
             out.append(Sequence(
                 person=person,
                 walk=split.replace("/", "-"),

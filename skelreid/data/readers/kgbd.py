@@ -371,14 +371,26 @@ def _parse_all(files: list[Path], workers: int, progress: bool, allow_nonfinite:
             # 3.14): workers need nothing but this module and numpy.
             ctx = mp.get_context()
             chunk = max(1, min(8, len(files) // (workers * 8)))
-            with ctx.Pool(processes=min(workers, len(files))) as pool:
+            # Every result is consumed and the pool is closed and joined, never terminated: leaving
+            # imap early and terminating a pool whose task feeder is still busy can deadlock in
+            # multiprocessing (seen under CPU load when a file is malformed). Workers return problems
+            # as values, never raise, so the loop always completes.
+            pool = ctx.Pool(processes=min(workers, len(files)))
+            try:
                 work = functools.partial(_worker, allow_nonfinite=allow_nonfinite)
                 for res in pool.imap(work, [str(f) for f in files], chunksize=chunk):
                     results.append(res)
-                    if isinstance(res, tuple):
-                        break
                     if bar is not None:
                         bar.update(1)
+                pool.close()
+            except BaseException:
+                pool.terminate()   # Ctrl-C or an unexpected error: no clean shutdown is possible
+                raise
+            finally:
+                pool.join()
+            first_problem = next((i for i, r in enumerate(results) if isinstance(r, tuple)), None)
+            if first_problem is not None:
+                results = results[: first_problem + 1]
     finally:
         if bar is not None:
             bar.close()

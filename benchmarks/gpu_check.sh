@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# One prepared GPU check: everything a short GPU slot should measure, in one call, inside 9 minutes.
+#
+#   benchmarks/gpu_check.sh OUT_DIR             on a CUDA machine (the project's device tool: carry the KGBD
+#                                               pack, e.g. carry=[".cache/pack/kgbd.skpack"])
+#   benchmarks/gpu_check.sh --dry-run OUT_DIR   on CPU, every step at toy size (under a minute; a test runs it)
+#
+# Steps, each with its own time limit, each writing JSON under OUT_DIR (a step that fails or runs out of
+# time is recorded as such and the next one runs):
+#   1. environment.json   GPU, driver, CUDA, torch and library versions (nvidia-smi when present)
+#   2. harness_*.json     benchmarks/harness.py side by side: the plain baseline, then train_encoder's step
+#                         eager, compiled, whole-step CUDA graphs (+ fused Adam), graphs + bf16; embedding
+#                         throughput and peak memory of each
+#   3. kgbd/              the full KGBD pipeline at the paper's settings (rev_rec, LA, 150 encoder + 200 RN
+#                         epochs, --milestones) from the pack, with resume checkpoints every minute: a second
+#                         call of this script continues the run where the first one stopped
+#   4. summary.json, summary.md   every figure of the above in one table (benchmarks/gpu_summary.py)
+#
+# Environment: PYTHON (default python3; the checkout runs from PYTHONPATH, nothing is installed),
+# KGBD_PACK (default .cache/pack/kgbd.skpack), GPU_CHECK_BUDGET_S (default 540).
+set -uo pipefail
+
+DRY=0
+if [ "${1:-}" = "--dry-run" ]; then DRY=1; shift; fi
+if [ $# -ne 1 ]; then
+  echo "usage: benchmarks/gpu_check.sh [--dry-run] OUT_DIR" >&2
+  exit 2
+fi
+OUT=$1
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+PY=${PYTHON:-python3}
+export PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}"
+export PYTHONUNBUFFERED=1
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
+BUDGET=${GPU_CHECK_BUDGET_S:-540}
+START=$(date +%s)
+LOG="$OUT/gpu_check.log"
+: > "$OUT/steps.tsv"
+
+left() { echo $(( BUDGET - ($(date +%s) - START) )); }
+
+# step NAME SECONDS COMMAND...: run with a time limit (never more than what is left), record the outcome
+step() {
+  local name=$1 limit=$2; shift 2
+  local remain; remain=$(left)
+  if [ "$remain" -lt 15 ]; then
+    printf '%s\tskipped\t0\tno time left\n' "$name" >> "$OUT/steps.tsv"; return 0
+  fi
+  [ "$limit" -gt "$remain" ] && limit=$remain
+  local t0; t0=$(date +%s)
+  echo "== $name (limit ${limit}s)" | tee -a "$LOG"
+  timeout --signal=TERM --kill-after=10 "$limit" "$@" >> "$LOG" 2>&1
+  local rc=$?
+  local status=ok; [ $rc -ne 0 ] && status="rc=$rc"; [ $rc -eq 124 ] && status=timeout
+  printf '%s\t%s\t%s\t%s\n' "$name" "$status" "$(( $(date +%s) - t0 ))" "$limit" >> "$OUT/steps.tsv"
+  echo "   $name: $status" | tee -a "$LOG"
+}
+
+if [ $DRY -eq 1 ]; then
+  DEVICE=cpu
+  SIZE=(--hidden 16 --batch 32 --steps 3 --warmup 1 --repeats 1 --rn-steps 5 --rn-epochs 1 --embed-windows 256
+        --same-process --compile-backend aot_eager)
+  PACK="$OUT/fixture/kgbd.skpack"
+  RUN_OPTS=(--epochs 2 --milestones 1 --rn-epochs 3 --set encoder.hidden=8 --set encoder.proj_dim=8
+            --set encoder.batch_size=32 --set rn.hidden=16)
+  H_LIMIT=40; RUN_LIMIT=60
+else
+  DEVICE=cuda
+  SIZE=(--hidden 256 --batch 128 --length 6 --joints 20 --steps 100 --warmup 10 --repeats 3
+        --baseline-steps 10 --rn-steps 200 --rn-epochs 2 --embed-windows 262144)
+  PACK=${KGBD_PACK:-$REPO/.cache/pack/kgbd.skpack}
+  RUN_OPTS=(--milestones 10,50,100)
+  H_LIMIT=70; RUN_LIMIT=100000
+fi
+
+# 1. the machine
+step environment 30 "$PY" - "$OUT/environment.json" "$DEVICE" "$DRY" <<'EOF'
+import json, platform, shutil, subprocess, sys
+info = {"python": platform.python_version(), "platform": platform.platform(), "device": sys.argv[2],
+        "dry_run": sys.argv[3] == "1"}
+for mod in ("torch", "numpy", "safetensors", "sklearn", "torchmetrics", "matplotlib", "tensorboard", "tqdm",
+            "yaml", "pyarrow"):
+    try:
+        info[mod] = __import__(mod).__version__
+    except Exception as exc:  # noqa: BLE001
+        info[mod] = f"missing ({type(exc).__name__})"
+import torch
+info["cuda_available"] = torch.cuda.is_available()
+if torch.cuda.is_available():
+    info.update(cuda=torch.version.cuda, cudnn=torch.backends.cudnn.version(),
+                gpus=[torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())],
+                gpu_memory_gib=round(torch.cuda.get_device_properties(0).total_memory / 2**30, 1),
+                bf16=torch.cuda.is_bf16_supported())
+if shutil.which("nvidia-smi"):
+    info["nvidia_smi"] = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version,memory.total",
+                                         "--format=csv,noheader"], capture_output=True, text=True).stdout.strip()
+json.dump(info, open(sys.argv[1], "w"), indent=2, sort_keys=True)
+print(json.dumps(info))
+EOF
+
+# 2. the harness, side by side (each run times the baseline and the optimised step in its own processes)
+H=("$PY" "$REPO/benchmarks/harness.py" --device "$DEVICE" "${SIZE[@]}")
+step harness_eager    "$H_LIMIT" "${H[@]}" --step eager --out "$OUT/harness_eager.json"
+step harness_compiled "$H_LIMIT" "${H[@]}" --step compiled --skip baseline paired --out "$OUT/harness_compiled.json"
+step harness_graphs   "$H_LIMIT" "${H[@]}" --step graphs --fused-adam --skip baseline --out "$OUT/harness_graphs.json"
+step harness_bf16     "$H_LIMIT" "${H[@]}" --step graphs --fused-adam --bf16 --skip baseline paired rn \
+  --out "$OUT/harness_bf16.json"
+
+# 3. the KGBD pipeline at the paper's settings, resumable (a second call continues)
+if [ $DRY -eq 1 ] && [ ! -f "$PACK" ]; then
+  step fixture_pack 30 bash -c "'$PY' -m skelreid.cli make-fixture KGBD '$OUT/fixture/raw' --persons 4 >/dev/null && \
+    '$PY' -m skelreid.cli pack --dataset KGBD --root '$OUT/fixture/raw/Data' --out '$PACK' --no-progress"
+fi
+if [ -f "$PACK" ]; then
+  remain=$(left); lim=$(( remain - 25 )); [ $lim -gt $RUN_LIMIT ] && lim=$RUN_LIMIT
+  step kgbd_pipeline "$lim" "$PY" -m skelreid.cli train --dataset KGBD --root "$PACK" --device "$DEVICE" \
+    --model rev_rec --attention LA "${RUN_OPTS[@]}" --report-both --checkpoint-minutes 1 --no-progress \
+    --out "$OUT/kgbd"
+else
+  printf 'kgbd_pipeline\tskipped\t0\tno KGBD pack at %s (skelreid pack --dataset KGBD ...)\n' "$PACK" >> "$OUT/steps.tsv"
+fi
+
+# 4. one table
+"$PY" "$REPO/benchmarks/gpu_summary.py" "$OUT" | tee -a "$LOG"
+echo "gpu_check: $(( $(date +%s) - START )) s; summary in $OUT/summary.md"

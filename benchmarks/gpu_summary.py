@@ -1,0 +1,111 @@
+#!/usr/bin/env python
+"""Gather what benchmarks/gpu_check.sh measured under OUT_DIR into ``summary.json`` and ``summary.md``.
+
+Usage: ``python benchmarks/gpu_summary.py OUT_DIR`` (prints the markdown table). Only figures that were
+measured appear; a step that failed, timed out or was skipped is listed as such.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+HARNESS = ("eager", "compiled", "graphs", "bf16")
+TARGETS = {"ratio": 20.0, "ms_per_step": 4.0, "pipeline_s": 300.0, "embed_windows_per_s": 100_000.0}
+
+
+def _load(path: Path):
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def summarise(out: Path) -> dict:
+    s: dict = {"environment": _load(out / "environment.json"), "steps": [], "harness": {}, "kgbd": None}
+    if (out / "steps.tsv").exists():
+        for line in (out / "steps.tsv").read_text().splitlines():
+            name, status, seconds, limit = (line.split("\t") + ["", "", "", ""])[:4]
+            s["steps"].append({"step": name, "status": status, "seconds": seconds, "limit": limit})
+    for name in HARNESS:
+        h = _load(out / f"harness_{name}.json")
+        if not h:
+            continue
+        r = h["results"]
+        row = {"options": r.get("encoder_optimised", {}).get("options")}
+        if "encoder_optimised" in r:
+            row.update(ms_per_step=r["encoder_optimised"]["ms_per_step"],
+                       windows_per_s=r["encoder_optimised"]["windows_per_s"],
+                       peak_memory_mib=r["encoder_optimised"]["peak_memory_mib"])
+        if "encoder_baseline" in r:
+            row["baseline_ms_per_step"] = r["encoder_baseline"]["ms_per_step"]
+        if "encoder_paired" in r:
+            row["ratio_paired_median"] = r["encoder_paired"]["ratio_median"]
+        if "embedding" in r:
+            row.update(embed_windows_per_s=r["embedding"]["windows_per_s"],
+                       embed_on_device_windows_per_s=r["embedding"]["on_device_windows_per_s"],
+                       embed_peak_memory_mib=r["embedding"]["peak_memory_mib"])
+        if "rn_training" in r:
+            row["rn_samples_per_s"] = r["rn_training"]["samples_per_s"]
+        s["harness"][name] = row
+    run = out / "kgbd"
+    res = _load(run / "results.json")
+    by_epoch = _load(run / "results_by_epoch.json")
+    if res or by_epoch:
+        k: dict = {"finished": bool(res)}
+        if res:
+            m = res["metrics"]
+            k.update(wall_time_s=res.get("wall_time_s"), encoder_epochs=res["config"]["encoder"]["epochs"],
+                     rank1={rule: v["rank1"] for rule, v in m.items()},
+                     nauc_roc={rule: v["nauc_roc"] for rule, v in m.items()})
+        if by_epoch:
+            k["milestones"] = [{"epoch": r["epoch"], **{rule: v["rank1"] for rule, v in r["metrics"].items()}}
+                               for r in by_epoch["rows"]]
+        s["kgbd"] = k
+    return s
+
+
+def markdown(s: dict) -> str:
+    env = s.get("environment") or {}
+    dry = " (dry run on CPU: toy sizes, the figures mean nothing)" if env.get("dry_run") else ""
+    lines = [f"# GPU check{dry}", "",
+             f"Machine: {', '.join(env.get('gpus', [])) or env.get('device', '?')}; torch {env.get('torch', '?')}, "
+             f"CUDA {env.get('cuda', '–')}; driver {env.get('nvidia_smi', '–')}.", "",
+             "| step | status | seconds | limit |", "|---|---|---|---|"]
+    lines += [f"| {r['step']} | {r['status']} | {r['seconds']} | {r['limit']} |" for r in s["steps"]]
+    if s["harness"]:
+        lines += ["", "| train step | ms/step | windows/s | peak MiB | baseline ms/step | ratio (paired) | "
+                  "embed windows/s | RN samples/s |", "|---|---|---|---|---|---|---|---|"]
+        for name, r in s["harness"].items():
+            def f(key, fmt="{:.2f}"):
+                return fmt.format(r[key]) if r.get(key) is not None else "–"
+            lines.append(f"| {name} ({', '.join(f'{k}={v}' for k, v in (r.get('options') or {}).items())}) | "
+                         f"{f('ms_per_step')} | {f('windows_per_s', '{:,.0f}')} | {f('peak_memory_mib', '{}')} | "
+                         f"{f('baseline_ms_per_step')} | {f('ratio_paired_median')} | "
+                         f"{f('embed_windows_per_s', '{:,.0f}')} | {f('rn_samples_per_s', '{:,.0f}')} |")
+        lines += ["", f"Targets: baseline/optimised >= {TARGETS['ratio']:.0f}x, <= {TARGETS['ms_per_step']:.0f} ms per "
+                  f"step, embedding >= {TARGETS['embed_windows_per_s']:,.0f} windows/s."]
+    k = s.get("kgbd")
+    if k:
+        what = "a 4-person fixture, toy model" if env.get("dry_run") else "paper settings"
+        lines += ["", f"KGBD pipeline (rev_rec, LA, {what}): "
+                  + (f"finished in {k['wall_time_s']:.0f} s of this call; Rank-1 "
+                     + ", ".join(f"{rule} {100 * v:.1f}" for rule, v in k["rank1"].items())
+                     if k["finished"] else "not finished yet (the next call continues it)") + "."]
+        for row in k.get("milestones", []):
+            lines.append(f"- encoder epoch {row['epoch']}: "
+                         + ", ".join(f"{rule} {100 * v:.1f}" for rule, v in row.items() if rule != "epoch"))
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    out = Path(sys.argv[1])
+    s = summarise(out)
+    (out / "summary.json").write_text(json.dumps(s, indent=2, sort_keys=True))
+    text = markdown(s)
+    (out / "summary.md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,65 @@
+"""Bit-reproducibility across processes: the MKL VML first-call race (skelreid/determinism.py).
+
+A process whose first VML call (the encoder LSTM's first ``tanh``) runs on several threads could
+compute a few values of that one call with a lower-accuracy kernel. skelreid warms VML up on one
+thread when its model, training or evaluation code is imported; these tests check that the warm-up
+happens and that fresh processes, under CPU load, never see their first embedding differ from a
+later one.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+CHILDREN = 120   # a 1-in-12 event is then certain, a 1-in-80 one 78% likely, per run of the test
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    env.pop("SKELREID_NO_VML_WARMUP", None)
+    env.update(extra)
+    return env
+
+
+@pytest.mark.parametrize("module", ["skelreid.models", "skelreid.training", "skelreid.evaluation",
+                                    "skelreid.pipeline", "skelreid.cli"])
+def test_importing_skelreid_compute_code_warms_up_vml_first(module):
+    code = (f"import {module}, skelreid.determinism as d; print(d._done)")
+    out = subprocess.run([sys.executable, "-c", code], env=_env(), capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    if module == "skelreid.cli":  # the command line imports compute code only when a command runs
+        return
+    assert out.stdout.strip() == "True"
+
+
+def test_warm_up_is_single_threaded_and_idempotent():
+    import torch
+
+    from skelreid import determinism
+
+    determinism.warm_up_math_kernels()
+    determinism.warm_up_math_kernels()
+    assert determinism._done
+    assert determinism.thread_settings()["torch_threads"] == torch.get_num_threads()
+
+
+def test_fresh_processes_embed_identically_on_first_and_later_calls_under_load():
+    burner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        out = subprocess.run([sys.executable, str(REPO / "tests" / "vml_race_probe.py"), str(CHILDREN)],
+                             env=_env(), capture_output=True, text=True, timeout=900)
+    finally:
+        burner.kill()
+        burner.wait()
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["failed"] == 0, result
+    assert result["children"] == CHILDREN and result["warm_up"], result
+    assert result["mismatches"] == 0, result
