@@ -9,8 +9,8 @@
 # time is recorded as such and the next one runs):
 #   1. environment.json   GPU, driver, CUDA, torch and library versions (nvidia-smi when present)
 #   2. harness_*.json     benchmarks/harness.py side by side: the plain baseline, then train_encoder's step
-#                         eager, compiled, whole-step CUDA graphs (+ fused Adam), graphs + bf16; embedding
-#                         throughput and peak memory of each
+#                         eager, compiled, whole-step CUDA graphs (+ fused Adam), graphs + bf16, three
+#                         seeds in one model (--runs 3); embedding throughput and peak memory of each
 #   3. kgbd/              the full KGBD pipeline at the paper's settings (rev_rec, LA, 150 encoder + 200 RN
 #                         epochs, --milestones) from the pack, with resume checkpoints every minute: a second
 #                         call of this script continues the run where the first one stopped
@@ -70,7 +70,7 @@ else
   SIZE=(--hidden 256 --batch 128 --length 6 --joints 20 --steps 100 --warmup 10 --repeats 3
         --baseline-steps 10 --rn-steps 200 --rn-epochs 2 --embed-windows 262144)
   PACK=${KGBD_PACK:-$REPO/.cache/pack/kgbd.skpack}
-  RUN_OPTS=(--milestones 10,50,100)
+  RUN_OPTS=(--milestones 50)
   H_LIMIT=70; RUN_LIMIT=100000
 fi
 
@@ -106,6 +106,8 @@ step harness_compiled "$H_LIMIT" "${H[@]}" --step compiled --skip baseline paire
 step harness_graphs   "$H_LIMIT" "${H[@]}" --step graphs --fused-adam --skip baseline --out "$OUT/harness_graphs.json"
 step harness_bf16     "$H_LIMIT" "${H[@]}" --step graphs --fused-adam --bf16 --skip baseline paired rn \
   --out "$OUT/harness_bf16.json"
+step harness_seeds3   "$H_LIMIT" "${H[@]}" --step graphs --fused-adam --runs 3 --skip baseline paired rn embed \
+  --out "$OUT/harness_seeds3.json"
 
 # 3. the KGBD pipeline at the paper's settings, resumable (a second call continues)
 if [ $DRY -eq 1 ] && [ ! -f "$PACK" ]; then

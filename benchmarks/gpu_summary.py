@@ -10,7 +10,7 @@ import json
 import sys
 from pathlib import Path
 
-HARNESS = ("eager", "compiled", "graphs", "bf16")
+HARNESS = ("eager", "compiled", "graphs", "bf16", "seeds3")
 TARGETS = {"ratio": 20.0, "ms_per_step": 4.0, "pipeline_s": 300.0, "embed_windows_per_s": 100_000.0}
 
 
@@ -48,6 +48,12 @@ def summarise(out: Path) -> dict:
         if "rn_training" in r:
             row["rn_samples_per_s"] = r["rn_training"]["samples_per_s"]
         s["harness"][name] = row
+    g, three = s["harness"].get("graphs", {}), s["harness"].get("seeds3", {})
+    if g.get("ms_per_step") and three.get("ms_per_step"):
+        s["three_seeds_vs_one"] = three["ms_per_step"] / g["ms_per_step"]
+    base = s["harness"].get("eager", {}).get("baseline_ms_per_step")
+    if base and g.get("ms_per_step"):
+        s["baseline_vs_graphs"] = base / g["ms_per_step"]
     run = out / "kgbd"
     res = _load(run / "results.json")
     by_epoch = _load(run / "results_by_epoch.json")
@@ -83,6 +89,11 @@ def markdown(s: dict) -> str:
                          f"{f('ms_per_step')} | {f('windows_per_s', '{:,.0f}')} | {f('peak_memory_mib', '{}')} | "
                          f"{f('baseline_ms_per_step')} | {f('ratio_paired_median')} | "
                          f"{f('embed_windows_per_s', '{:,.0f}')} | {f('rn_samples_per_s', '{:,.0f}')} |")
+        if s.get("baseline_vs_graphs"):
+            lines += ["", f"Baseline (eager run) / graphs step: {s['baseline_vs_graphs']:.1f}x."]
+        if s.get("three_seeds_vs_one"):
+            lines += ["", f"Three seeds in one model / one seed (graphs step): {s['three_seeds_vs_one']:.2f}x the time "
+                      "per step."]
         lines += ["", f"Targets: baseline/optimised >= {TARGETS['ratio']:.0f}x, <= {TARGETS['ms_per_step']:.0f} ms per "
                   f"step, embedding >= {TARGETS['embed_windows_per_s']:,.0f} windows/s."]
     k = s.get("kgbd")

@@ -34,13 +34,13 @@ Usage::
 
     python benchmarks/harness.py --device cpu --hidden 256 --batch 128 --length 6 --joints 20 \\
         --steps 10 --out docs/performance_cpu.json
-    python benchmarks/harness.py --device cuda --steps 200 --compile --fused-adam --out docs/performance_cuda.json
+    python benchmarks/harness.py --device cuda --steps 200 --step graphs --fused-adam --out docs/performance_cuda.json
     python benchmarks/harness.py --device cuda --pipeline-kgbd --out docs/performance_cuda_kgbd.json
 
-Options of the optimised path: ``--compile`` (``torch.compile`` of forward +
-losses; ``--compile-mode reduce-overhead`` adds CUDA graphs), ``--fused-adam``
-(``Adam(fused=True)``), ``--bf16`` (bfloat16 autocast of forward + losses and of
-the embedding). Each one that cannot run here falls back to the plain path with
+The optimised path is ``train_encoder``'s own step (``skelreid.training.step``):
+``--step eager|compiled|graphs`` (``--compile`` = ``--step compiled``, with
+``--compile-backend``), ``--fused-adam``, ``--bf16`` (bfloat16 autocast of the
+forward pass, and of the embedding). Each one that cannot run here falls back with
 a message, and the JSON records what was actually used.
 """
 from __future__ import annotations
@@ -283,9 +283,9 @@ def _encoder_data(args, device: torch.device):
     return x_all, y_all, batches, L.la_objective(f).to(device)
 
 
-def _new_model(args, device: torch.device) -> GaitSeq2Seq:
+def _new_model(args, device: torch.device, axes: int = 3) -> GaitSeq2Seq:
     torch.manual_seed(args.seed)
-    return GaitSeq2Seq(num_axes=3, num_joints=args.joints, length=args.length, hidden=args.hidden,
+    return GaitSeq2Seq(num_axes=axes, num_joints=args.joints, length=args.length, hidden=args.hidden,
                        proj_dim=args.hidden).to(device)
 
 
@@ -295,10 +295,14 @@ def bench_encoder(args, device: torch.device, results: dict) -> None:
     n_batches = len(batches)
     _prewarm(device, args.length, args.joints)
     used: dict = {}
+    runs = max(1, int(args.runs))
+    if runs > 1:   # --runs R: R seeds in one model (train_encoders), the same windows for every run (CAGE)
+        x_all, y_all = x_all.repeat(runs, 1, 1, 1), y_all.repeat(runs, 1, 1, 1)
     with PeakMemory(device) as mem:                 # model, Adam state, activations (and compiler work)
-        model = _new_model(args, device).train()
+        model = _new_model(args, device, axes=3 * runs).train()
         step = build_optimised_step(model, objective, device, args, used, x_all, y_all)
         blocks = timed(lambda i: step(batches[i % n_batches]), args.steps, args.warmup, args.repeats, device)
+    used["runs"] = runs
     stats = block_stats(blocks, args.steps, args.batch)
     ms = stats["ms_per_step"]
     results["encoder_optimised"] = {
@@ -563,6 +567,8 @@ def parse_args(argv=None):
     ap.add_argument("--compile", action="store_true", help="the same as --step compiled")
     ap.add_argument("--compile-backend", default="inductor", help="torch.compile backend of --step compiled")
     ap.add_argument("--fused-adam", action="store_true", help="Adam(fused=True)")
+    ap.add_argument("--runs", type=int, default=1,
+                    help="encoder phase: this many runs (seeds) trained together in one model, as --seeds does")
     ap.add_argument("--bf16", action="store_true", help="bfloat16 autocast for forward + losses and embedding")
     ap.add_argument("--pipeline-kgbd", action="store_true", help="also time the whole KGBD pipeline")
     ap.add_argument("--kgbd-root", default=None, help="KGBD Data/ folder (default: the test cache, else unpack "

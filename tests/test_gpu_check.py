@@ -18,11 +18,12 @@ def test_gpu_check_dry_run_runs_every_step_and_writes_the_summary(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:] + proc.stdout[-2000:]
     steps = [line.split("\t") for line in (out / "steps.tsv").read_text().splitlines()]
     assert [s[0] for s in steps] == ["environment", "harness_eager", "harness_compiled", "harness_graphs",
-                                     "harness_bf16", "fixture_pack", "kgbd_pipeline"]
+                                     "harness_bf16", "harness_seeds3", "fixture_pack", "kgbd_pipeline"]
     assert all(s[1] == "ok" for s in steps), steps
     summary = json.loads((out / "summary.json").read_text())
     assert summary["environment"]["dry_run"] is True
-    assert set(summary["harness"]) == {"eager", "compiled", "graphs", "bf16"}
+    assert set(summary["harness"]) == {"eager", "compiled", "graphs", "bf16", "seeds3"}
+    assert summary["harness"]["seeds3"]["options"]["runs"] == 3 and summary["three_seeds_vs_one"] > 0
     assert summary["harness"]["compiled"]["options"]["step"] == "compiled"      # aot_eager on CPU
     assert summary["harness"]["graphs"]["options"]["step"] == "eager"           # no CUDA: the fallback
     assert summary["kgbd"]["finished"] and [m["epoch"] for m in summary["kgbd"]["milestones"]] == [1, 2]

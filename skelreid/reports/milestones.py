@@ -126,6 +126,21 @@ def _monitor_at(monitor: dict, epoch: int) -> float | None:
     return None
 
 
+def _table(rows: list[dict], monitor: dict, columns: list) -> list[str]:
+    """One markdown row per milestone; ``columns`` are ``(heading, pick(row) -> metrics, text(metrics))``."""
+    head = ["encoder epoch"] + [c[0] for c in columns] + (["monitor Rank-1"] if monitor else [])
+    lines = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
+    for r in rows:
+        cells = [str(r["epoch"])]
+        for _, pick, text in columns:
+            m = pick(r)
+            cells.append("–" if m is None else text(m))
+        if monitor:
+            cells.append(_pct(_monitor_at(monitor, r["epoch"])))
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
 def _markdown(doc: dict, cfg: RunConfig) -> str:
     rows, monitor = doc["rows"], doc["monitor"]
     title = f"# {doc['experiment']}: accuracy against encoder epoch ({doc['protocol']} protocol)"
@@ -136,20 +151,11 @@ def _markdown(doc: dict, cfg: RunConfig) -> str:
     if doc["protocol"] == "legacy" and rows:
         primary = rows[0].get("primary_test", "test")
         rules = _rules(rows[-1], primary)
-        head = ["encoder epoch"] + [f"{RULE_SHORT.get(r, r)} Rank-1 / nAUC (ROC) / nAUC (CMC) [RN epoch]"
-                                    for r in rules]
-        if has_monitor:
-            head.append("monitor Rank-1")
-        lines += ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
-        for r in rows:
-            cells = [str(r["epoch"])]
-            for rule in rules:
-                m = r["test_sets"].get(primary, {}).get(rule)
-                cells.append("–" if m is None else f"{_pct(m['rank1'])} / {_pct(m['nauc_roc'])} / "
-                             f"{_pct(m['nauc_cmc'])} [{m.get('epoch', '–')}]")
-            if has_monitor:
-                cells.append(_pct(_monitor_at(monitor, r["epoch"])))
-            lines.append("| " + " | ".join(cells) + " |")
+        lines += _table(rows, monitor, [(f"{RULE_SHORT.get(rule, rule)} Rank-1 / nAUC (ROC) / nAUC (CMC) [RN epoch]",
+                                          lambda r, rule=rule: r["test_sets"].get(primary, {}).get(rule),
+                                          lambda m: f"{_pct(m['rank1'])} / {_pct(m['nauc_roc'])} / "
+                                                    f"{_pct(m['nauc_cmc'])} [{m.get('epoch', '–')}]")
+                                         for rule in rules])
         fig = paper.legacy_figures(paper.legacy_key(cfg.data.dataset, primary), cfg.encoder.method,
                                    cfg.encoder.model)
         if fig:
@@ -160,19 +166,11 @@ def _markdown(doc: dict, cfg: RunConfig) -> str:
                   "are optimistic."]
     elif rows:
         pairs = list(rows[-1].get("pairs", {}))
-        head = ["encoder epoch"] + [f"{p} Rank-1 / Rank-5 / Rank-10 / mAP" for p in pairs]
-        if has_monitor:
-            head.append("monitor Rank-1")
-        lines += ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
-        for r in rows:
-            cells = [str(r["epoch"])]
-            for p in pairs:
-                m = r.get("pairs", {}).get(p)
-                cells.append("–" if m is None else f"{_pct(m['rank1'])} / {_pct(m['rank5'])} / "
-                             f"{_pct(m['rank10'])} / {_pct(m['mAP'])}")
-            if has_monitor:
-                cells.append(_pct(_monitor_at(monitor, r["epoch"])))
-            lines.append("| " + " | ".join(cells) + " |")
+        lines += _table(rows, monitor, [(f"{p} Rank-1 / Rank-5 / Rank-10 / mAP",
+                                          lambda r, p=p: r.get("pairs", {}).get(p),
+                                          lambda m: f"{_pct(m['rank1'])} / {_pct(m['rank5'])} / "
+                                                    f"{_pct(m['rank10'])} / {_pct(m['mAP'])}")
+                                         for p in pairs])
         fig = paper.probe_gallery_figures(cfg.data.dataset, cfg.encoder.method)
         if fig:
             lines += ["", f"Published probe/gallery re-evaluation ({cfg.data.dataset}, {cfg.encoder.method}): "
