@@ -773,8 +773,8 @@ def evaluate_milestone(cfg: RunConfig, p: Prepared, run_dir: Path, device: torch
 def apply_cpu_settings(cfg: RunConfig) -> None:
     """``--threads N`` (the number of CPU threads torch uses) and flushing denormal floats to zero on
     CPU (both recorded in results.json). Denormals only arise from badly scaled inputs, where they
-    slow CPU kernels several times over; on KGBD's metre-scale data training with and without flushing
-    gave byte-identical weights (docs/performance.md)."""
+    can slow CPU kernels; on KGBD's metre-scale data training with and without flushing gave
+    byte-identical weights (docs/performance.md, "Denormal floats on CPU")."""
     from .determinism import flush_denormals
 
     if cfg.threads is not None and cfg.threads != torch.get_num_threads():

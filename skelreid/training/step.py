@@ -123,11 +123,13 @@ def make_step(plan: StepPlan, model, opt, x_all: torch.Tensor, y_all: torch.Tens
     return step
 
 
-def _autocast(plan: StepPlan, device: torch.device):
+def _autocast(plan: StepPlan, device: torch.device, cache: bool = True):
+    """bfloat16 autocast when asked for. Under CUDA graph capture autocast's weight-cast cache must be
+    off (a cached cast would be captured once and never refreshed after the weights change)."""
     import contextlib
 
     if plan.bf16:
-        return lambda: torch.autocast(device.type, dtype=torch.bfloat16)
+        return lambda: torch.autocast(device.type, dtype=torch.bfloat16, cache_enabled=cache)
     return contextlib.nullcontext
 
 
@@ -155,7 +157,7 @@ def _graph_step(plan: StepPlan, model, opt, gather, loss_fn, grad_clip, eager, n
     first replay is the first real step. Every later call copies the batch index into the graph's
     input buffer and replays."""
     params = list(model.parameters())
-    autocast = _autocast(plan, params[0].device)
+    autocast = _autocast(plan, params[0].device, cache=False)
     cap: dict = {}
 
     def body() -> dict:
