@@ -51,7 +51,8 @@ def _add_run_options(ap: argparse.ArgumentParser) -> None:
                         "(results_by_epoch.md; the final epoch is always one)")
     g.add_argument("--monitor-every", type=int, metavar="N",
                    help="every N encoder epochs, nearest-neighbour Rank-1 of validation walks against training "
-                        "walks (losses CSV, TensorBoard, progress bar; 0: off)")
+                        "walks (losses CSV, TensorBoard, progress bar; 0: off; --set monitor_windows=32 windows "
+                        "per walk)")
     g = ap.add_argument_group("run")
     g.add_argument("--seed", type=int, help="random seed (default 0)")
     g.add_argument("--seeds", metavar="S1,S2,...",

@@ -108,6 +108,7 @@ class RunConfig:
     threads: int | None = None       # torch CPU threads (None: torch's default); recorded in results.json
     milestones: list = field(default_factory=list)  # encoder epochs at which the run is also evaluated
     monitor_every: int = 0           # every N encoder epochs: validation-walk NN Rank-1 (0: off)
+    monitor_windows: int = 32        # windows per walk the monitor embeds (evenly spaced)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -116,7 +117,7 @@ class RunConfig:
 SECTIONS = {"data": DataConfig, "encoder": EncoderConfig, "rn": RNConfig, "retrieval": RetrievalConfig,
             "train": TrainConfig}
 TOP_LEVEL = {"preset", "name", "seed", "device", "reference_quirks", "progress", "checkpoint_minutes", "resume",
-             "threads", "milestones", "monitor_every"}
+             "threads", "milestones", "monitor_every", "monitor_windows"}
 
 
 def preset_names() -> list[str]:
@@ -279,6 +280,8 @@ def validate(cfg: RunConfig) -> None:
         raise ConfigError("option threads (--threads) must be at least 1")
     if cfg.monitor_every < 0:
         raise ConfigError("option monitor_every (--monitor-every) must be >= 0 (0: no monitor)")
+    if cfg.monitor_windows < 1:
+        raise ConfigError("option monitor_windows must be at least 1")
     cfg.milestones = milestone_list(cfg.milestones, cfg.encoder.epochs)
     if cfg.encoder.method == "age" and cfg.encoder.model != "rev_rec":
         raise ConfigError("AGE uses the rev_rec pretext task only; drop --model or use --method cage")

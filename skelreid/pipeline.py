@@ -295,7 +295,8 @@ def encoder_monitor(cfg: RunConfig, p: Prepared):
     from .training.resume import note
 
     train = p.windows.subset(p.manifest["splits"]["train"])
-    monitor = WalkMonitor.build(train, p.splits.get("val"), feature=cfg.retrieval.feature)
+    monitor = WalkMonitor.build(train, p.splits.get("val"), per_walk=cfg.monitor_windows,
+                                feature=cfg.retrieval.feature)
     if monitor is None:
         note("--monitor-every: no person has two walks to match among the encoders' training walks; "
              "the monitor is off for this run")

@@ -54,7 +54,7 @@ def training_dict(cfg: RunConfig) -> dict:
 
 #: Options that add reports (milestone rows, the monitor, the paper-like RN) without changing the
 #: run's final encoders or its recognition network under the other rules.
-REPORT_ONLY_TOP = ("milestones", "monitor_every")
+REPORT_ONLY_TOP = ("milestones", "monitor_every", "monitor_windows")
 REPORT_ONLY_RN = ("paper_like",)
 
 

@@ -83,7 +83,8 @@ def write_milestone_reports(run_dir: Path, cfg: RunConfig) -> dict:
     monitor = monitor_curves(run_dir)
     protocol = cfg.data.protocol if not rows else rows[0]["protocol"]
     doc = {"experiment": experiment_name(cfg), "protocol": protocol, "milestones": list(cfg.milestones),
-           "encoder_epochs": cfg.encoder.epochs, "rows": rows, "monitor": monitor}
+           "encoder_epochs": cfg.encoder.epochs, "rows": rows, "monitor": monitor,
+           "monitor_windows": getattr(cfg, "monitor_windows", None)}
     write_json(run_dir / "results_by_epoch.json", doc)
     write_text(run_dir / "results_by_epoch.csv", _csv(rows))
     write_text(run_dir / "results_by_epoch.md", _markdown(doc, cfg))
@@ -181,8 +182,8 @@ def _markdown(doc: dict, cfg: RunConfig) -> str:
         lines += ["", "## Monitor", "",
                   "Walk-level nearest-neighbour Rank-1 of the monitored walks ("
                   + ("validation walks against training walks" if doc["protocol"] == "legacy"
-                     else "training walks, leave-one-walk-out") + "; labels only score the match; at most 8 "
-                  "windows per walk), per epoch:", "",
+                     else "training walks, leave-one-walk-out") + "; labels only score the match; at most "
+                  f"{doc.get('monitor_windows') or 32} evenly spaced windows per walk), per epoch:", "",
                   "| encoder | epoch | monitor Rank-1 | monitor seconds | epoch seconds |", "|---|---|---|---|---|"]
         for tag, c in monitor.items():
             for e, r1, sec, esec in zip(c["epoch"], c["rank1"], c["seconds"], c["epoch_seconds"]):

@@ -9,11 +9,13 @@ protocol), every training walk is matched against the other training walks
 (leave-one-walk-out). Test, probe and gallery walks are never read: the monitor
 is built from the encoders' own training set.
 
-Cost: at most ``windows_per_walk`` evenly spaced windows of each walk are
-embedded (default 8), so a KGBD monitor embeds about 6,000 windows where an
-epoch trains on about 68,000: a few per cent of an epoch (measured figure in
-``docs/results/kgbd_convergence.md``). The monitor draws no random numbers and
-changes no weights, so training with it gives the same weights as without.
+Cost: at most ``monitor_windows`` evenly spaced windows of each walk are
+embedded (default 32: a walk feature averaged over fewer windows was measured to
+be too noisy to follow training on KGBD, see ``docs/results/kgbd_convergence.md``,
+which also gives the measured cost, a small fraction of an epoch: embedding is a
+forward pass only, over a part of the training windows). The monitor draws no
+random numbers and changes no weights, so training with it gives the same
+weights as without.
 """
 from __future__ import annotations
 
@@ -48,9 +50,10 @@ class WalkMonitor:
     is_probe: np.ndarray         # [N] True for windows of probe (validation) walks
     leave_one_out: bool          # no validation walks: training walks against each other
     feature: str = "sc"
+    per_walk: int = 32
 
     @classmethod
-    def build(cls, train: WindowSet, val: WindowSet | None, per_walk: int = 8, feature: str = "sc"
+    def build(cls, train: WindowSet, val: WindowSet | None, per_walk: int = 32, feature: str = "sc"
               ) -> "WalkMonitor | None":
         """``None`` when there is nothing to score (fewer than two walks of some person to match)."""
         parts = [(train, False)] + ([(val, True)] if val is not None and len(val) else [])
@@ -62,7 +65,7 @@ class WalkMonitor:
             persons.append(ws.label[idx])
             probe.append(np.full(len(idx), is_val))
         mon = cls(np.concatenate(xs), np.concatenate(walks), np.concatenate(persons), np.concatenate(probe),
-                  leave_one_out=len(parts) == 1, feature=feature)
+                  leave_one_out=len(parts) == 1, feature=feature, per_walk=per_walk)
         walk_person = dict(zip(mon.walk.tolist(), mon.person.tolist()))
         counts = np.bincount(list(walk_person.values())) if walk_person else np.zeros(0)
         return mon if len(walk_person) >= 2 and (counts >= 2).any() else None
