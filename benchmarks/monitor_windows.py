@@ -52,23 +52,26 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--windows", default="8,16,32", help="comma-separated windows per walk (default 8,16,32)")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     ap.add_argument("--repeats", type=int, default=2, help="timed scorings per point; the best is kept")
+    ap.add_argument("--epochs", default=None, help="only these encoder epochs, comma-separated (default: all kept)")
     ap.add_argument("--out", type=Path, default=None, help="also write the rows as CSV")
     args = ap.parse_args(argv)
     try:
         counts = [int(w) for w in args.windows.split(",") if w.strip()]
-        if not counts or min(counts) < 1:
+        only = None if args.epochs is None else {int(e) for e in args.epochs.split(",") if e.strip()}
+        if not counts or min(counts) < 1 or (only is not None and not only):
             raise ValueError
     except ValueError:
-        print(f"monitor_windows: --windows {args.windows!r}: give positive integers, e.g. 8,16,32", file=sys.stderr)
+        print(f"monitor_windows: --windows {args.windows!r} / --epochs {args.epochs!r}: give positive integers, "
+              "e.g. 8,16,32", file=sys.stderr)
         return 2
     if args.threads:
         torch.set_num_threads(args.threads)
     try:
         cfg = from_dict(read_json(args.run_dir / "config.json"))
         p = prepare(cfg, args.run_dir / "split.json")
-        folders = encoder_folders(args.run_dir, cfg)
+        folders = [(e, d) for e, d in encoder_folders(args.run_dir, cfg) if only is None or e in only]
         if not folders:
-            raise SkelreidError(f"{args.run_dir}: no trained encoders yet")
+            raise SkelreidError(f"{args.run_dir}: no kept encoders of the epochs asked for yet")
     except SkelreidError as e:
         print(f"monitor_windows: {e}", file=sys.stderr)
         return 2
