@@ -37,6 +37,8 @@ BUDGET=${GPU_CHECK_BUDGET_S:-540}
 [ $DRY -eq 1 ] && BUDGET=${GPU_CHECK_BUDGET_S:-1800}   # the dry run checks the steps, not the time: no tight limits
 START=$(date +%s)
 LOG="$OUT/gpu_check.log"
+# a second call continues: the previous call's step table is kept beside the new one
+[ -s "$OUT/steps.tsv" ] && cat "$OUT/steps.tsv" >> "$OUT/steps_earlier.tsv"
 : > "$OUT/steps.tsv"
 
 left() { echo $(( BUDGET - ($(date +%s) - START) )); }
@@ -45,7 +47,8 @@ left() { echo $(( BUDGET - ($(date +%s) - START) )); }
 step() {
   local name=$1 limit=$2; shift 2
   local remain; remain=$(left)
-  if [ "$remain" -lt 15 ]; then
+  # a limit under 15 s is no limit worth starting (and `timeout 0` would mean none at all)
+  if [ "$remain" -lt 15 ] || [ "$limit" -lt 15 ]; then
     printf '%s\tskipped\t0\tno time left\n' "$name" >> "$OUT/steps.tsv"; return 0
   fi
   [ "$limit" -gt "$remain" ] && limit=$remain
@@ -102,27 +105,47 @@ EOF
 
 # 2. the harness, side by side (each run times the baseline and the optimised step in its own processes)
 H=("$PY" "$REPO/benchmarks/harness.py" --device "$DEVICE" "${SIZE[@]}")
-step harness_eager    "$H_LIMIT" "${H[@]}" --step eager --out "$OUT/harness_eager.json"
-step harness_compiled "$H_LIMIT" "${H[@]}" --step compiled --skip baseline paired --out "$OUT/harness_compiled.json"
-step harness_graphs   "$H_LIMIT" "${H[@]}" --step graphs --fused-adam --skip baseline --out "$OUT/harness_graphs.json"
-step harness_bf16     "$H_LIMIT" "${H[@]}" --step graphs --fused-adam --bf16 --skip baseline paired rn \
-  --out "$OUT/harness_bf16.json"
-step harness_seeds3   "$H_LIMIT" "${H[@]}" --step graphs --fused-adam --runs 3 --skip baseline paired rn embed \
-  --out "$OUT/harness_seeds3.json"
+hstep() {  # hstep NAME ARGS...: one harness measurement into OUT/NAME.json, skipped if an earlier call made it
+  local name=$1; shift
+  if [ -s "$OUT/$name.json" ]; then
+    printf '%s\tok (earlier call)\t0\t-\n' "$name" >> "$OUT/steps.tsv"; return 0
+  fi
+  step "$name" "$H_LIMIT" "${H[@]}" "$@" --out "$OUT/$name.json"
+}
+hstep harness_eager    --step eager
+hstep harness_compiled --step compiled --skip baseline paired
+hstep harness_graphs   --step graphs --fused-adam --skip baseline
+hstep harness_bf16     --step graphs --fused-adam --bf16 --skip baseline paired rn
+hstep harness_seeds3   --step graphs --fused-adam --runs 3 --skip baseline paired rn embed
 
-# 3. the KGBD pipeline at the paper's settings, resumable (a second call continues)
+# 3. the KGBD runs at the paper's settings, resumable (a second call continues each where it stopped), in
+#    this order of priority: the legacy headline (all three selection rules), probe/gallery, Rev. Rec. Plus,
+#    AGE, three seeds. Each gets what time is left; one that has finished returns at once on a second call.
 if [ $DRY -eq 1 ] && [ ! -f "$PACK" ]; then
   step fixture_pack 30 bash -c "'$PY' -m skelreid.cli make-fixture KGBD '$OUT/fixture/raw' --persons 4 >/dev/null && \
     '$PY' -m skelreid.cli pack --dataset KGBD --root '$OUT/fixture/raw/Data' --out '$PACK' --no-progress"
 fi
-if [ -f "$PACK" ]; then
-  remain=$(left); lim=$(( remain - 25 )); [ $lim -gt $RUN_LIMIT ] && lim=$RUN_LIMIT
-  step kgbd_pipeline "$lim" "$PY" -m skelreid.cli train --dataset KGBD --root "$PACK" --device "$DEVICE" \
-    --model rev_rec --attention LA "${RUN_OPTS[@]}" --report-both --checkpoint-minutes 1 --no-progress \
-    --out "$OUT/kgbd"
-else
-  printf 'kgbd_pipeline\tskipped\t0\tno KGBD pack at %s (skelreid pack --dataset KGBD ...)\n' "$PACK" >> "$OUT/steps.tsv"
+# the whole-step CUDA graph has its own harness step: if that failed, the runs use the eager step
+STEP_OPT=()
+if [ ! -s "$OUT/harness_graphs.json" ]; then
+  STEP_OPT=(--set train.step=eager)
 fi
+kgbd_run() {  # kgbd_run NAME OPTIONS...: one resumable KGBD run in OUT/NAME
+  local name=$1; shift
+  if [ ! -f "$PACK" ]; then
+    printf '%s\tskipped\t0\tno KGBD pack at %s (skelreid pack --dataset KGBD ...)\n' "$name" "$PACK" >> "$OUT/steps.tsv"
+    return 0
+  fi
+  local remain lim; remain=$(left); lim=$(( remain - 25 )); [ $lim -gt $RUN_LIMIT ] && lim=$RUN_LIMIT
+  step "$name" "$lim" "$PY" -m skelreid.cli train --dataset KGBD --root "$PACK" --device "$DEVICE" \
+    --model rev_rec --attention LA "${RUN_OPTS[@]}" "${STEP_OPT[@]}" --checkpoint-minutes 1 --no-progress \
+    --out "$OUT/$name" "$@"
+}
+kgbd_run kgbd_pipeline --report-both --paper-like
+kgbd_run kgbd_pg --protocol probe_gallery
+kgbd_run kgbd_rev_rec_plus --model rev_rec_plus --report-both --paper-like
+kgbd_run kgbd_age --method age --report-both --paper-like
+kgbd_run kgbd_seeds3 --seeds 0,1,2 --report-both
 
 # 4. one table
 "$PY" "$REPO/benchmarks/gpu_summary.py" "$OUT" | tee -a "$LOG"

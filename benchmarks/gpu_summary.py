@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 HARNESS = ("eager", "compiled", "graphs", "bf16", "seeds3")
+RUNS = ("kgbd_pipeline", "kgbd_pg", "kgbd_rev_rec_plus", "kgbd_age", "kgbd_seeds3")   # gpu_check.sh's order
 TARGETS = {"ratio": 20.0, "ms_per_step": 4.0, "pipeline_s": 300.0, "embed_windows_per_s": 100_000.0}
 
 
@@ -54,21 +55,38 @@ def summarise(out: Path) -> dict:
     base = s["harness"].get("eager", {}).get("baseline_ms_per_step")
     if base and g.get("ms_per_step"):
         s["baseline_vs_graphs"] = base / g["ms_per_step"]
-    run = out / "kgbd"
+    s["kgbd"] = _run_summary(out / "kgbd_pipeline")
+    s["runs"] = {name: r for name in RUNS[1:] if (r := _run_summary(out / name))}
+    return s
+
+
+def _run_summary(run: Path) -> dict | None:
+    """One KGBD run folder: finished or not, its headline metric per rule, its milestones."""
     res = _load(run / "results.json")
     by_epoch = _load(run / "results_by_epoch.json")
-    if res or by_epoch:
-        k: dict = {"finished": bool(res)}
-        if res:
-            m = res["metrics"]
-            k.update(wall_time_s=res.get("wall_time_s"), encoder_epochs=res["config"]["encoder"]["epochs"],
+    if not (res or by_epoch or (run / "config.json").exists()):
+        return None
+    k: dict = {"finished": bool(res)}
+    if res:
+        k["wall_time_s"] = res.get("wall_time_s")
+        m = res.get("metrics") or {}
+        if "probe_gallery" in m:
+            k.update(rank1={"probe_gallery": m["probe_gallery"]["rank1"]},
+                     map={"probe_gallery": m["probe_gallery"].get("map")})
+        elif m:
+            k.update(encoder_epochs=res["config"]["encoder"]["epochs"],
                      rank1={rule: v["rank1"] for rule, v in m.items()},
                      nauc_roc={rule: v["nauc_roc"] for rule, v in m.items()})
-        if by_epoch:
-            k["milestones"] = [{"epoch": r["epoch"], **{rule: v["rank1"] for rule, v in r["metrics"].items()}}
-                               for r in by_epoch["rows"]]
-        s["kgbd"] = k
-    return s
+        elif "mean_std" in res:   # several seeds: mean ± std per rule and metric
+            k["seeds"] = res.get("seeds")
+            k["rank1"] = {key[:-len(" rank1")]: v["mean"] for key, v in res["mean_std"].items()
+                          if key.endswith(" rank1")}
+            k["rank1_std"] = {key[:-len(" rank1")]: v["std"] for key, v in res["mean_std"].items()
+                              if key.endswith(" rank1")}
+    if by_epoch:
+        k["milestones"] = [{"epoch": r["epoch"], **{rule: v["rank1"] for rule, v in r["metrics"].items()}}
+                           for r in by_epoch["rows"]]
+    return k
 
 
 def markdown(s: dict) -> str:
@@ -106,6 +124,12 @@ def markdown(s: dict) -> str:
         for row in k.get("milestones", []):
             lines.append(f"- encoder epoch {row['epoch']}: "
                          + ", ".join(f"{rule} {100 * v:.1f}" for rule, v in row.items() if rule != "epoch"))
+    for name, r in (s.get("runs") or {}).items():
+        std = r.get("rank1_std", {})
+        lines.append(f"\n{name}: " + ("finished; Rank-1 " + ", ".join(
+            f"{rule} {100 * v:.1f}" + (f" ± {100 * std[rule]:.1f} over seeds {r['seeds']}" if rule in std else "")
+            for rule, v in r.get("rank1", {}).items())
+                                      if r["finished"] else "not finished yet (the next call continues it)"))
     return "\n".join(lines) + "\n"
 
 
