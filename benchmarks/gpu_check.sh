@@ -11,8 +11,9 @@
 #   2. harness_*.json     benchmarks/harness.py side by side: the plain baseline, then train_encoder's step
 #                         eager, compiled, whole-step CUDA graphs (+ fused Adam), graphs + bf16, three
 #                         seeds in one model (--runs 3); embedding throughput and peak memory of each
-#   3. kgbd/              the full KGBD pipeline at the paper's settings (rev_rec, LA, 150 encoder + 200 RN
-#                         epochs, --milestones) from the pack, with resume checkpoints every minute: a second
+#   3. kgbd_*/            the KGBD runs at the paper's settings (rev_rec, LA, 150 encoder + 200 RN epochs;
+#                         the headline with all three selection rules, then probe/gallery, rev_rec_plus, AGE,
+#                         three seeds) from the pack, with resume checkpoints every minute: a second
 #                         call of this script continues the run where the first one stopped
 #   4. summary.json, summary.md   every figure of the above in one table (benchmarks/gpu_summary.py)
 #
@@ -74,7 +75,7 @@ else
   SIZE=(--hidden 256 --batch 128 --length 6 --joints 20 --steps 100 --warmup 10 --repeats 3
         --baseline-steps 10 --rn-steps 200 --rn-epochs 2 --embed-windows 262144)
   PACK=${KGBD_PACK:-$REPO/.cache/pack/kgbd.skpack}
-  RUN_OPTS=(--milestones 50)
+  RUN_OPTS=()   # no intermediate milestone on the GPU: each adds two RNs of ~10 min (docs/results/gpu_check_2026-12-04)
   H_LIMIT=70; RUN_LIMIT=100000
 fi
 
