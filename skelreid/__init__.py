@@ -1,5 +1,7 @@
 """skelreid: self-supervised person re-identification from 3D skeleton gait (CAGE / AGE)."""
-__version__ = "0.1.0"
+from .version import __version__
+
+__all__ = ["__version__", "load"]
 
 
 def load(run_dir, device: str = "cpu"):

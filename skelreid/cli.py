@@ -415,7 +415,7 @@ def _add_inference_options(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import __version__
+    from .version import __version__
 
     ap = argparse.ArgumentParser(prog="skelreid", description=__doc__.splitlines()[0] if __doc__ else None)
     ap.add_argument("--version", action="version", version=f"skelreid {__version__}")

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from .errors import ConfigError
+from .io import json_dumps, sha256_bytes
 
 
 @dataclass
@@ -340,3 +341,61 @@ def from_dict(d: dict) -> RunConfig:
         cfg.data.view = str(cfg.data.view)
     return cfg
 
+
+# --------------------------------------------------------------------------- differences, fingerprints
+
+#: Options that change how a run executes, never what it computes.
+RUNTIME_TOP = ("device", "progress", "checkpoint_minutes", "resume", "threads")
+RUNTIME_DATA = ("root", "cache")
+#: How the training step executes: it changes speed, not what is computed (bf16 excepted, which stays).
+RUNTIME_TRAIN = ("step", "fused_adam", "compile_backend")
+#: Sections (besides ``data``) and top-level options the encoders depend on.
+ENCODER_KEYS = ("encoder", "seed", "reference_quirks")
+
+
+def training_dict(cfg: RunConfig) -> dict:
+    """The configuration without its run-time options: what defines a run's results."""
+    d = cfg.to_dict()
+    for k in RUNTIME_TOP:
+        d.pop(k, None)
+    d["data"] = {k: v for k, v in d["data"].items() if k not in RUNTIME_DATA}
+    d["train"] = {k: v for k, v in d.get("train", {}).items() if k not in RUNTIME_TRAIN}
+    return d
+
+
+#: Options that add reports (milestone rows, the monitor, the paper-like RN) without changing the
+#: run's final encoders or its recognition network under the other rules.
+REPORT_ONLY_TOP = ("milestones", "monitor_every", "monitor_windows")
+REPORT_ONLY_RN = ("paper_like",)
+
+
+def run_fingerprint(cfg: RunConfig) -> str:
+    d = training_dict(cfg)
+    for k in REPORT_ONLY_TOP:
+        d.pop(k, None)
+    d["rn"] = {k: v for k, v in d["rn"].items() if k not in REPORT_ONLY_RN}
+    return sha256_bytes(json_dumps(d).encode("utf-8"))
+
+
+def encoder_fingerprint(cfg: RunConfig) -> str:
+    """What the encoders depend on: data options, encoder options, seed, reference quirks."""
+    d = training_dict(cfg)
+    extra = {"bf16": True} if d["train"].get("bf16") else {}   # (absent when off: older fingerprints stay valid)
+    return sha256_bytes(json_dumps({"data": d["data"], **{k: d.get(k) for k in ENCODER_KEYS}, **extra})
+                        .encode("utf-8"))
+
+
+def _flat(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict) and v and k != "synthetic":
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def config_differences(a: RunConfig, b: RunConfig) -> list[str]:
+    """``["encoder.epochs: 4 -> 5", ...]`` for the options that define the results."""
+    fa, fb = _flat(training_dict(a)), _flat(training_dict(b))
+    return [f"{k}: {fa.get(k)!r} -> {fb.get(k)!r}" for k in sorted(set(fa) | set(fb)) if fa.get(k) != fb.get(k)]

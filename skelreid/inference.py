@@ -10,12 +10,17 @@
 The walk feature is exactly the one the probe/gallery protocol of :mod:`skelreid.pipeline`
 evaluates: the walk's ``clip`` end frames dropped, ``data.normalise`` applied, non-overlapping
 windows of ``data.length`` frames, the context vectors of every encoder set of the run
-(:func:`skelreid.pipeline.contexts`), the run's window feature
+(:func:`skelreid.encoders.context_vectors`), the run's window feature
 (:func:`skelreid.features.window_vectors`, ``retrieval.feature``) and the mean over the walk's
 windows (:func:`skelreid.evaluation.retrieval.sequence_features`). Every setting comes from the
 run's ``config.json``. All windows of all walks go through the encoders together, in batches of
-the size the pipeline uses, so the features equal the pipeline's bit for bit. (A run evaluated
-with ``retrieval.pooling=none`` scores windows; its walk feature here is still the mean.)
+the size the pipeline uses (:data:`skelreid.training.encoder.EMBED_BATCH`) and of the same shapes
+(on CUDA the last of several batches is padded, as the pipeline pads it), so the features of the
+same windows in the same order equal the pipeline's bit for bit, on CPU and on CUDA
+(``benchmarks/feature_equality.py`` checks it on a GPU). The same walks embedded in another
+order or together with other walks fall into other batches: on CUDA their features then agree
+with the pipeline's to float32 rounding (relative 1e-5), not bit for bit. (A run evaluated with
+``retrieval.pooling=none`` scores windows; its walk feature here is still the mean.)
 
 Distances are Euclidean (:func:`skelreid.evaluation.retrieval.pairwise_euclidean`); see
 :mod:`skelreid.gallery` for the gallery file, the identity ranking and the threshold calibration.
@@ -41,11 +46,9 @@ PROGRESS_WINDOWS = 20_000
 
 def _encoder_batch() -> int:
     """The batch size of :func:`skelreid.training.encoder.embed_windows` (the pipeline's)."""
-    import inspect
+    from .training.encoder import EMBED_BATCH
 
-    from .training.encoder import embed_windows
-
-    return int(inspect.signature(embed_windows).parameters["batch_size"].default)
+    return EMBED_BATCH
 
 
 def model_fingerprint(cfg, weights: dict[str, str], scale: float | None = None) -> str:
@@ -67,7 +70,7 @@ def _body_scale(run_dir: Path, cfg) -> float | None:
     if cfg.data.normalise != "body":
         return None
     from .data.splits import load_manifest
-    from .pipeline import body_scale_of
+    from .encoders import body_scale_of
 
     path = Path(run_dir) / "split.json"
     if not path.exists():
@@ -222,21 +225,24 @@ class GaitModel:
         """
         from tqdm.auto import tqdm
 
+        from .encoders import context_vectors
         from .features import window_vectors
-        from .pipeline import contexts
+        from .training.encoder import static_shapes
 
         windows = np.ascontiguousarray(windows, dtype=np.float32)
         self.check_windows(windows)
         n, step = len(windows), _encoder_batch()
+        pad = static_shapes(self.device)
         parts = []
-        holder = _Windows(windows[:0])
         with tqdm(total=n, unit="window", desc="embedding", leave=False, dynamic_ncols=True,
                   disable=not (progress and n > PROGRESS_WINDOWS)) as bar:
             for i in range(0, n, step):
-                holder.data = windows[i: i + step]
-                c = contexts(self.cfg, self.models, holder, self.device, training=False)
-                parts.append(window_vectors(c, self.cfg.retrieval.feature))
-                bar.update(len(holder.data))
+                chunk = windows[i: i + step]
+                if pad and i > 0 and len(chunk) < step:  # the shape the pipeline's last batch has
+                    chunk = np.concatenate([chunk, np.zeros((step - len(chunk), *chunk.shape[1:]), chunk.dtype)])
+                c = context_vectors(self.cfg, self.models, chunk, self.device, training=False)
+                parts.append(window_vectors(c[: min(step, n - i)], self.cfg.retrieval.feature))
+                bar.update(min(step, n - i))
         if not parts:
             return np.zeros((0, self.feature_dim), np.float32)
         return np.concatenate(parts)
@@ -360,13 +366,6 @@ class GaitModel:
         return calibrate_threshold(self.embed(walks), [str(v) for v in labels], far)
 
 
-class _Windows:
-    """The one attribute :func:`skelreid.pipeline.contexts` reads of a window set."""
-
-    def __init__(self, data: np.ndarray):
-        self.data = data
-
-
 def identify_features(features: np.ndarray, gallery: Gallery, top_k: int | None = 5,
                       threshold: float | None = None, walks=None, sources=None, persons=None
                       ) -> list[Identification]:
@@ -419,7 +418,7 @@ def load(run_dir: str | Path, device: str = "cpu") -> GaitModel:
     from .config import from_dict
     from .device import resolve_device
     from .io import read_json
-    from .pipeline import load_encoders
+    from .encoders import load_encoders
     from .training.checkpoint import read_checkpoint_meta
 
     run_dir = Path(run_dir)
@@ -486,7 +485,7 @@ def read_walks(model: GaitModel, root: str | Path | None = None, dataset: str | 
 
     from .data.datasets import load_sequences
     from .data.filtering import exclude_unusable
-    from .training.resume import warn
+    from .console import warn
 
     d = copy.deepcopy(model.cfg.data)
     if dataset:

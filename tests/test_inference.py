@@ -351,17 +351,17 @@ def test_api_embed_enrol_identify(model, tmp_path):
 def test_all_windows_go_to_the_encoders_together(model, monkeypatch, capsys):
     """One encoder call per batch of the pipeline's size, not one per walk; a progress bar only with
     many windows and progress on."""
+    import skelreid.encoders as encoders
     import skelreid.inference as inf
-    import skelreid.pipeline as pipeline
 
     calls = []
-    real = pipeline.contexts
+    real = encoders.context_vectors
 
-    def counting(cfg, models, ws, device, training):
-        calls.append(len(ws.data))
-        return real(cfg, models, ws, device, training)
+    def counting(cfg, models, windows, device, training):
+        calls.append(len(windows))
+        return real(cfg, models, windows, device, training)
 
-    monkeypatch.setattr(pipeline, "contexts", counting)
+    monkeypatch.setattr(encoders, "context_vectors", counting)
     monkeypatch.setattr(inf, "_encoder_batch", lambda: 64)
     from skelreid.data.synthetic import generate_dataset
 

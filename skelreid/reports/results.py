@@ -12,7 +12,7 @@ from ..data.windows import describe_normalisation
 from ..io import write_json, write_text
 from ..losses import la_objective
 from ..determinism import thread_settings
-from ..training.checkpoint import versions
+from ..version import versions
 from . import paper
 
 RULE_LABEL = {

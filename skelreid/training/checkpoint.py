@@ -12,7 +12,6 @@ sidecar only ever describes weights that were completely written.
 """
 from __future__ import annotations
 
-import platform
 from pathlib import Path
 
 import torch
@@ -21,16 +20,7 @@ from safetensors.torch import save as st_save
 
 from ..errors import DataError
 from ..io import json_dumps, read_json, remove_file, sha256_bytes, write_bytes, write_text
-
-
-def versions() -> dict:
-    import numpy
-    import sklearn
-
-    from .. import __version__
-
-    return {"skelreid": __version__, "torch": torch.__version__, "numpy": numpy.__version__,
-            "sklearn": sklearn.__version__, "python": platform.python_version()}
+from ..version import versions  # noqa: F401  (re-exported: older imports)
 
 
 def checkpoint_paths(prefix: str | Path) -> tuple[Path, Path]:

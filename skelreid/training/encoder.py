@@ -21,7 +21,8 @@ from ..config import RunConfig
 from ..io import atomic_write
 from ..models.seq2seq import GaitSeq2Seq
 from .checkpoint import load_checkpoint, save_checkpoint
-from .resume import ResumeFile, note, restore
+from ..console import note
+from .resume import ResumeFile, restore
 from .step import make_optimizer, make_step, plan_step
 
 AXES = ("x", "y", "z")
@@ -138,7 +139,7 @@ def merge_runs(models: list[GaitSeq2Seq]) -> GaitSeq2Seq:
 
 def _check_joint(runs: list[EncoderRun]) -> None:
     """Runs trained together may differ in their seed only."""
-    from ..runstate import config_differences
+    from ..config import config_differences
 
     first = runs[0]
     for r in runs[1:]:
@@ -323,19 +324,33 @@ def load_encoder(prefix: Path, device: torch.device) -> tuple[GaitSeq2Seq, dict]
     return model.to(device).eval(), meta
 
 
+#: Windows per encoder call when embedding (the pipeline's features and :mod:`skelreid.inference`'s).
+EMBED_BATCH = 2048
+
+
+def static_shapes(device: torch.device) -> bool:
+    """Whether :func:`embed_windows` pads the last of several batches to the full batch size: on CUDA,
+    so a compiled or captured model never sees a new shape (and kernels, hence the bits, are those of
+    the full batches)."""
+    return torch.device(device).type == "cuda"
+
+
 @torch.no_grad()
 def embed_windows(model: GaitSeq2Seq, windows: np.ndarray, device: torch.device,
-                  batch_size: int = 2048) -> np.ndarray:
+                  batch_size: int | None = None) -> np.ndarray:
     """Context vectors of every window: ``[N, A, f, H]`` float32 (eval mode, no gradients).
 
-    On CPU each batch is computed and returned as it comes. On CUDA every batch has the same shape
-    (the last one is padded, so a compiled or captured model never sees a new shape), the results stay
-    on the device and are copied to the host once per GiB, not once per batch.
+    Windows go through the model :data:`EMBED_BATCH` at a time. On CPU each batch is computed and
+    returned as it comes. On CUDA (:func:`static_shapes`) the last of several batches is padded to the
+    full size, so a compiled or captured model never sees a new shape; the results stay on the device
+    and are copied to the host once per GiB, not once per batch.
     """
     from .. import faults
 
     device = torch.device(device)
     cuda = device.type == "cuda"
+    pad = static_shapes(device)
+    batch_size = int(batch_size or EMBED_BATCH)
     out: list[np.ndarray] = []
     pending: list[torch.Tensor] = []
     pending_bytes = 0
@@ -343,7 +358,7 @@ def embed_windows(model: GaitSeq2Seq, windows: np.ndarray, device: torch.device,
         chunk = windows[i: i + batch_size]
         n = len(chunk)
         x = to_axis_major(chunk).to(device, non_blocking=cuda)
-        if cuda and n < batch_size and i > 0:  # static shape: pad the last batch, drop the padding after
+        if pad and n < batch_size and i > 0:  # static shape: pad the last batch, drop the padding after
             x = torch.cat([x, x.new_zeros(x.shape[0], batch_size - n, *x.shape[2:])], dim=1)
         c = model.embed(x)[:, :n].permute(1, 0, 2, 3).float()
         if cuda:

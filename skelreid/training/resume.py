@@ -40,20 +40,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..console import note, warn
 from ..errors import DataError
 from ..io import fsync_dir, remove_file, write_bytes
 from .checkpoint import checkpoint_paths, delete_checkpoint, load_checkpoint, save_checkpoint
 
 FORMAT = "skelreid-resume/1"
-
-
-def warn(message: str) -> None:
-    """One line on stderr, in the command line's style."""
-    print(f"skelreid: warning: {' '.join(str(message).split())}", file=sys.stderr, flush=True)
-
-
-def note(message: str) -> None:
-    print(f"skelreid: {' '.join(str(message).split())}", file=sys.stderr, flush=True)
 
 
 # --------------------------------------------------------------------------- optimizer state
