@@ -114,3 +114,44 @@ def test_auto_is_eager_on_cpu_and_graphs_on_cuda():
     cuda = plan_step(cfg.train, torch.device("cuda", 0))
     assert (cuda.mode, cuda.fused) == ("graphs", True)
     assert plan_step(cfg.train, torch.device("cuda", 0), distributed=True).mode == "eager"
+
+
+def test_a_compile_that_fails_at_the_first_step_falls_back_to_eager_with_one_line(windows, monkeypatch):
+    """torch.compile compiles lazily: its failure surfaces at the first call of the compiled function,
+    which must fall back to eager (one note), give the eager result, and never try the compiler again."""
+    from skelreid.training.step import StepPlan, make_optimizer, make_step
+
+    calls = []
+
+    def broken_compile(fn, **options):
+        def compiled(*args, **kwargs):
+            calls.append(1)
+            raise RuntimeError("backend compiler failed: no C compiler")
+        return compiled
+
+    def loss_fn(model, x, y):
+        out = model(x)
+        return {"total": ((out - y) ** 2).mean(dim=(1, 2))}
+
+    def run(mode):
+        torch.manual_seed(0)
+        model = torch.nn.Linear(4, 3)
+        plan = StepPlan(mode, fused=False, bf16=False, backend="aot_eager")
+        opt = make_optimizer(model, 1e-2, plan)
+        g = torch.Generator().manual_seed(1)
+        x, y = torch.randn(2, 8, 4, generator=g), torch.randn(2, 8, 3, generator=g)
+        notes = []
+        step = make_step(plan, model, opt, x, y, loss_fn, grad_clip=5.0, note=notes.append)
+        terms = [step(torch.arange(i, i + 4)) for i in (0, 4, 0)]
+        return model, terms, notes, plan
+
+    eager_model, eager_terms, eager_notes, _ = run("eager")
+    monkeypatch.setattr(torch, "compile", broken_compile)
+    model, terms, notes, plan = run("compiled")
+    assert len(calls) == 1 and plan.mode == "eager"
+    assert len(notes) == 1 and "compiling the step failed" in notes[0] and "RuntimeError" in notes[0]
+    assert "\n" not in notes[0] and "using the eager step" in notes[0]
+    for a, b in zip(eager_terms, terms):
+        assert torch.equal(a["total"], b["total"])
+    for p, q in zip(eager_model.parameters(), model.parameters()):
+        assert torch.equal(p, q)

@@ -29,9 +29,6 @@ from typing import Callable
 
 import torch
 
-MODES = ("eager", "compiled", "graphs")
-
-
 @dataclass
 class StepPlan:
     mode: str
@@ -134,18 +131,39 @@ def _autocast(plan: StepPlan, device: torch.device, cache: bool = True):
 
 
 def _compiled(plan: StepPlan, loss_fn, model, note):
+    """``loss_fn`` through ``torch.compile``, falling back to ``loss_fn`` itself (one line through
+    ``note``) when compiling fails. ``torch.compile`` compiles lazily, at the first call, so the
+    fallback covers that call too: it runs before anything is updated, and eager then computes it."""
     cuda = next(model.parameters()).device.type == "cuda"
     options = {"backend": plan.backend, "dynamic": False}
     if cuda and plan.backend == "inductor":
         options["mode"] = "reduce-overhead"
-    try:
-        return torch.compile(loss_fn, **options)
-    except Exception as exc:  # no compiler available: eager
+
+    def fall_back(what: str, exc: Exception):
         if note:
-            note(f"train.step=compiled: torch.compile is not available here ({type(exc).__name__}); "
+            note(f"train.step=compiled: {what} ({type(exc).__name__}: {' '.join(str(exc).split())[:200]}); "
                  "using the eager step")
         plan.mode = "eager"
         return loss_fn
+
+    try:
+        compiled = torch.compile(loss_fn, **options)
+    except Exception as exc:  # no compiler available: eager
+        return fall_back("torch.compile is not available here", exc)
+    current = {"fn": compiled, "compiled_once": False}
+
+    def forward(model, x, y):
+        if current["compiled_once"]:
+            return current["fn"](model, x, y)
+        try:
+            out = current["fn"](model, x, y)   # the first call compiles
+        except Exception as exc:               # a compiler error: nothing was updated yet
+            current["fn"] = fall_back("compiling the step failed", exc)
+            return loss_fn(model, x, y)
+        current["compiled_once"] = True
+        return out
+
+    return forward
 
 
 def _graph_step(plan: StepPlan, model, opt, gather, loss_fn, grad_clip, eager, note) -> StepFn:
