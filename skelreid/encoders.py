@@ -92,7 +92,8 @@ def eval_set(cfg: RunConfig, models: dict, ws: WindowSet, device: torch.device, 
     if cfg.reference_quirks if reference_batches is None else reference_batches:
         ws = ws.take(reference_batch_order(ws.label, pad=training or _quirk_plus(cfg)))
     c = contexts(cfg, models, ws, device, training)
-    return EvalSet(rows(c, cfg.rn.manner).astype(np.float32), ws.label, rows_per_window(cfg.rn.manner, ws.length))
+    return EvalSet(rows(c, cfg.rn.manner).astype(np.float32), ws.label, rows_per_window(cfg.rn.manner, ws.length),
+                   walk=np.asarray(ws.walks, dtype=object)[ws.walk], position=np.asarray(ws.position))
 
 
 #: The reference's own recognition network, for a like-for-like row: trained on every non-test walk

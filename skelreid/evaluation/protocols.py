@@ -1,5 +1,9 @@
 """From a split to its metrics: the legacy protocol (a recognition network per selection rule,
-per-view breakdowns) and the probe/gallery protocol (retrieval for every probe/gallery pair)."""
+per-view breakdowns) and the probe/gallery protocol (retrieval for every probe/gallery pair).
+
+``p`` is always a :class:`skelreid.pipeline.Prepared` (the split and its windows); this floor sits
+below the pipeline, so it is not imported here.
+"""
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,12 +13,11 @@ import torch
 
 from ..config import RunConfig
 from ..data.records import natural_key
-from ..data.windows import WindowSet
 from ..encoders import PAPER_LIKE, contexts, selection_rules, split_eval_set
 from ..errors import ConfigError
 from ..features import window_vectors
 from ..training.checkpoint import load_checkpoint
-from ..training.recognition import RecognitionNet, window_logits
+from ..training.recognition import EvalSet, RecognitionNet, window_logits
 from .metrics import classification_report
 from .retrieval import evaluate_retrieval, pairwise_euclidean, sequence_features
 
@@ -29,7 +32,7 @@ def load_rn(run_dir: Path, rule: str, device: torch.device) -> tuple[Recognition
     return net.to(device).eval(), meta
 
 
-def evaluate_legacy(cfg: RunConfig, p: Prepared, models: dict, run_dir: Path, device: torch.device) -> dict:
+def evaluate_legacy(cfg: RunConfig, p, models: dict, run_dir: Path, device: torch.device) -> dict:
     """Score every legacy test split with the RN of every selection rule.
 
     With ``rn.select=test`` and several test splits (IAS-A / IAS-B), each split is
@@ -53,7 +56,7 @@ def evaluate_legacy(cfg: RunConfig, p: Prepared, models: dict, run_dir: Path, de
             rep["test_windows"] = int(len(rule_test.y))
             entry["by_selection"][rule] = rep
             entry["scores"][rule] = scores
-        views = _per_view(p, p.splits[name], entry["scores"][rules[0]]) if rules[0] != PAPER_LIKE else {}
+        views = _per_view(p, test, entry["scores"][rules[0]]) if rules[0] != PAPER_LIKE else {}
         if views:
             entry["per_view"] = views
         out["tests"][name] = entry
@@ -72,21 +75,32 @@ def _rn_name(run_dir: Path, rule: str, test_name: str) -> str:
     return rule
 
 
-def _per_view(p: Prepared, ws: WindowSet, scores: np.ndarray) -> dict:
-    """Rank-1 of the test windows of each view, when the test split has several views."""
-    if not p.walk_view or len(scores) != len(ws):  # reference_quirks may have cut the test windows
+def _per_view(p, test: EvalSet, scores: np.ndarray) -> dict:
+    """Rank-1 of the scored test windows of each view, when the test split has several views.
+
+    ``scores[i]`` belongs to window ``i`` of ``test``, whose walk id and position name it: the view
+    is looked up by walk, never by row position, and a window scored more than once
+    (``reference_quirks`` pads a person's windows with copies of its first) counts once. Windows the
+    reference cut are not in ``test`` and not in the breakdown.
+    """
+    if not p.walk_view or test.walk is None or test.position is None:
         return {}
-    view_of = np.array([p.walk_view.get(w, "") for w in ws.walks])[ws.walk]
+    if len(scores) != len(test.y) or len(test.walk) != len(test.y):
+        raise ValueError(f"per-view breakdown: {len(scores)} score rows for {len(test.y)} windows")
+    first: dict = {}
+    for i, key in enumerate(zip(test.walk.tolist(), np.asarray(test.position).tolist())):
+        first.setdefault(key, i)
+    rows = np.fromiter(first.values(), dtype=np.int64, count=len(first))
+    view_of = np.array([p.walk_view.get(w, "") for w, _ in first], dtype=object)
     views = [v for v in dict.fromkeys(view_of.tolist()) if v]
     if len(views) < 2:
         return {}
-
-    hit = scores.argmax(1) == ws.label
+    hit = scores[rows].argmax(1) == np.asarray(test.y)[rows]
     return {v: {"rank1": float(hit[view_of == v].mean()), "windows": int((view_of == v).sum())}
             for v in sorted(views, key=natural_key)}
 
 
-def evaluate_probe_gallery(cfg: RunConfig, p: Prepared, models: dict, device: torch.device) -> dict:
+def evaluate_probe_gallery(cfg: RunConfig, p, models: dict, device: torch.device) -> dict:
     """Retrieval for every probe/gallery pair (same-walk matches excluded by walk id)."""
     feats: dict = {}
 

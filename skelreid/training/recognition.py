@@ -37,11 +37,18 @@ class RecognitionNet(nn.Module):
 
 @dataclass
 class EvalSet:
-    """Feature rows of one split, ``rows_per_window`` contiguous rows per window."""
+    """Feature rows of one split, ``rows_per_window`` contiguous rows per window.
+
+    ``walk`` and ``position`` (when known) name each window: its walk id and its index in that walk.
+    The windows need not be the split's in its order (``reference_quirks`` pads, cuts and reorders
+    them), so whatever is reported per window is matched through these, never by position.
+    """
 
     x: np.ndarray
     y: np.ndarray               # one label per window
     rows_per_window: int
+    walk: np.ndarray | None = None      # walk id (str) of each window
+    position: np.ndarray | None = None  # index of each window within its walk
 
 
 @dataclass
