@@ -33,7 +33,9 @@ def _add_run_options(ap: argparse.ArgumentParser) -> None:
     g = ap.add_argument_group("encoder (reference options)")
     g.add_argument("--method", choices=["cage", "age"], help="cage (contrastive, default) or age")
     g.add_argument("--model", choices=["rev_rec", "prediction", "sorting", "rev_rec_plus"], help="pretext task")
-    g.add_argument("--attention", choices=["LA", "BA"], help="locality-aware (LA) or basic (BA) attention")
+    g.add_argument("--attention", choices=["LA", "BA"],
+                   help="locality-aware (LA) or basic (BA) attention; LA's target is the anti-diagonal one for "
+                        "every pretext task, also prediction and sorting, as in the reference (docs/model.md)")
     g.add_argument("--t", type=float, dest="temperature", help="contrastive temperature (preset default)")
     g.add_argument("--epochs", type=int, help="encoder epochs (preset default)")
     g = ap.add_argument_group("recognition network")

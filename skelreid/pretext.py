@@ -11,6 +11,10 @@ Each task maps a window set (walk-ordered windows ``[N, f, J, D]``) to
 - ``rev_rec_plus``: not a single task; it trains ``rev_rec`` (LA), ``prediction``
   (BA) and ``sorting`` (BA) models and concatenates their features (see
   :data:`PLUS_MEMBERS`).
+
+With ``--attention LA`` every task trains towards the same anti-diagonal attention target
+(:func:`skelreid.training.encoder.attention_target`), as the reference does (spec §2.4),
+although only ``rev_rec``'s targets are reversed.
 """
 from __future__ import annotations
 
@@ -27,7 +31,6 @@ from .registry import Registry
 class PretextTask:
     name: str
     make: Callable[[WindowSet, int], tuple[np.ndarray, np.ndarray]]
-    reverse_objective: bool = True  # the LA objective is always the anti-diagonal one
 
 
 TASKS: Registry[PretextTask] = Registry("pretext task")

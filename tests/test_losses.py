@@ -200,3 +200,43 @@ def test_encoder_objective_sums_terms():
     assert torch.allclose(terms.total, terms.reconstruction + terms.attention + terms.contrastive + terms.l2)
     bare = encoder_objective(out, tgt, params)       # AGE-BA: no LA, no contrastive
     assert torch.equal(bare.attention, torch.zeros(A)) and torch.equal(bare.contrastive, torch.zeros(A))
+
+
+def test_la_attention_target_is_anti_diagonal_for_every_pretext_task(monkeypatch):
+    """The reference's behaviour (spec §2.4, docs/model.md): with --attention LA, prediction and sorting
+    train towards the same reversed target as rev_rec, although their targets are not reversed."""
+    import numpy as np
+
+    from skelreid.config import build_config
+    from skelreid.data.synthetic import generate_dataset
+    from skelreid.data.windows import make_windows
+    from skelreid.pretext import TASKS
+    from skelreid.training import encoder as enc
+
+    anti = la_objective(6, reverse=True)
+    assert torch.equal(enc.attention_target("LA", 6), anti)
+    assert not torch.equal(anti, la_objective(6, reverse=False))
+    assert torch.argmax(anti, dim=1).tolist() == [5, 4, 3, 2, 1, 0]
+    assert enc.attention_target("BA", 6) is None
+
+    seen = []
+    real = enc.L.encoder_objective
+
+    def spy(out, y, params, la_target=None, **kw):
+        seen.append(None if la_target is None else la_target.detach().cpu().clone())
+        return real(out, y, params, la_target=la_target, **kw)
+
+    monkeypatch.setattr(enc.L, "encoder_objective", spy)
+    ws = make_windows(generate_dataset(num_persons=2, walks_per_person=2, frames=(40, 44), seed=1),
+                      length=6, clip=2, normalise="root")
+    cfg = build_config("synthetic", [{"encoder": {"epochs": 1, "hidden": 4, "proj_dim": 4, "batch_size": 8},
+                                      "progress": False}])
+    for task in ("rev_rec", "prediction", "sorting"):
+        for attention in ("LA", "BA"):
+            seen.clear()
+            x, y = TASKS.get(task).make(ws, 0)
+            enc.train_encoder(np.ascontiguousarray(x), np.ascontiguousarray(y), enc.EncoderSpec(task, attention),
+                              cfg, torch.device("cpu"))
+            assert seen, (task, attention)
+            for target in seen:
+                assert (target is None) if attention == "BA" else torch.equal(target, anti), (task, attention)

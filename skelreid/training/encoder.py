@@ -183,7 +183,8 @@ def train_encoders(runs: list[EncoderRun], spec: EncoderSpec, device: torch.devi
     opt = make_optimizer(model, e.lr, plan)
     x_all = torch.cat([to_axis_major(r.inputs) for r in runs]).to(device)   # resident on the device
     y_all = torch.cat([to_axis_major(r.targets) for r in runs]).to(device)
-    objective = L.la_objective(cfg.data.length).to(device) if spec.attention == "LA" else None
+    objective = attention_target(spec.attention, cfg.data.length)
+    objective = objective.to(device) if objective is not None else None
     n = len(runs[0].inputs)
     orders = [batch_order(n, e.batch_size, shuffle_once=e.method == "age", seed=r.cfg.seed) for r in runs]
     shared = all(len(o) == len(orders[0]) and all(np.array_equal(a, b) for a, b in zip(o, orders[0]))
@@ -322,6 +323,17 @@ def load_encoder(prefix: Path, device: torch.device) -> tuple[GaitSeq2Seq, dict]
     model = GaitSeq2Seq(**meta["model"])
     model.load_state_dict(tensors)
     return model.to(device).eval(), meta
+
+
+def attention_target(attention: str, length: int) -> torch.Tensor | None:
+    """The attention target ``O`` ``[f, f]`` an encoder set trains towards: none with ``BA``; with
+    ``LA`` the anti-diagonal one (decoder step t attends near encoder position f-1-t) for **every**
+    pretext task -- also ``prediction`` and ``sorting``, whose targets are not reversed. That is the
+    reference's behaviour (spec §2.4: its objective is built with ``Reverse=True`` always), kept for
+    comparability; see docs/model.md."""
+    if attention != "LA":
+        return None
+    return L.la_objective(length, reverse=True)
 
 
 #: Windows per encoder call when embedding (the pipeline's features and :mod:`skelreid.inference`'s).
