@@ -438,3 +438,45 @@ def test_parquet_round_trip(run, tmp_path, capsys):
                 assert table.column(key).to_pylist() == z[key].tolist()
         meta = json.loads(table.schema.metadata[b"skelreid"])
         assert meta["level"] == ("window" if extra else "walk")
+
+
+def test_inference_batches_have_the_pipelines_shapes_where_shapes_are_static(tmp_path, monkeypatch):
+    """On CUDA the pipeline pads the last of several batches to the full size (static shapes); the
+    inference API must give the encoders the same shapes, so the kernels, and the bits, are the same.
+    Simulated on CPU by turning static shapes on; the features stay equal to the pipeline's."""
+    import torch
+
+    import skelreid.inference as inf
+    from skelreid.config import build_config
+    from skelreid.data.windows import WindowSet
+    from skelreid.encoders import contexts
+    from skelreid.features import window_vectors
+    from skelreid.models.seq2seq import GaitSeq2Seq
+    from skelreid.training import encoder as enc
+
+    monkeypatch.setattr(enc, "static_shapes", lambda device: True)
+    monkeypatch.setattr(enc, "EMBED_BATCH", 16)
+    monkeypatch.setattr(inf, "_encoder_batch", lambda: enc.EMBED_BATCH)
+    cfg = build_config("synthetic", [{"encoder": {"hidden": 4}, "progress": False}])
+    torch.manual_seed(0)
+    model = GaitSeq2Seq(num_joints=20, length=6, hidden=4, layers=1, proj_dim=4).eval()
+    shapes = []
+    real_embed = model.embed
+
+    def recording(x):
+        shapes.append(tuple(x.shape))
+        return real_embed(x)
+
+    monkeypatch.setattr(model, "embed", recording)
+    n = 16 * 2 + 5
+    data = np.random.default_rng(3).normal(size=(n, 6, 20, 3)).astype(np.float32)
+    ws = WindowSet(data, np.zeros(n, np.int64), np.zeros(n, np.int64), np.arange(n), ["p"], ["p/w"], "kinect_v1")
+    device = torch.device("cpu")
+    pipeline_features = window_vectors(contexts(cfg, {"rev_rec_LA": model}, ws, device, training=False), "sc")
+    pipeline_shapes, shapes[:] = list(shapes), []
+    meta = {"model": model.config(), "layout": "kinect_v1", "weights_sha256": "0" * 64}
+    gm = inf.GaitModel(tmp_path, cfg, {"rev_rec_LA": model}, {"rev_rec_LA": meta}, device)
+    features = gm.encode(data, progress=False)
+    assert pipeline_shapes == [(3, 16, 6, 20)] * 3
+    assert shapes == pipeline_shapes
+    assert np.array_equal(features, pipeline_features)
