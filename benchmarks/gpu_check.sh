@@ -11,11 +11,13 @@
 #   2. harness_*.json     benchmarks/harness.py side by side: the plain baseline, then train_encoder's step
 #                         eager, compiled, whole-step CUDA graphs (+ fused Adam), graphs + bf16, three
 #                         seeds in one model (--runs 3); embedding throughput and peak memory of each
-#   3. kgbd_*/            the KGBD runs at the paper's settings (rev_rec, LA, 150 encoder + 200 RN epochs;
+#   3. feature_equality.json  benchmarks/feature_equality.py: the inference API's features against the
+#                         pipeline's on this device (bit for bit, over more windows than one encoder batch)
+#   4. kgbd_*/            the KGBD runs at the paper's settings (rev_rec, LA, 150 encoder + 200 RN epochs;
 #                         the headline with all three selection rules, then probe/gallery, rev_rec_plus, AGE,
 #                         three seeds) from the pack, with resume checkpoints every minute: a second
 #                         call of this script continues the run where the first one stopped
-#   4. summary.json, summary.md   every figure of the above in one table (benchmarks/gpu_summary.py)
+#   5. summary.json, summary.md   every figure of the above in one table (benchmarks/gpu_summary.py)
 #
 # Environment: PYTHON (default python3; the checkout runs from PYTHONPATH, nothing is installed),
 # KGBD_PACK (default .cache/pack/kgbd.skpack), GPU_CHECK_BUDGET_S (default 540).
@@ -70,6 +72,7 @@ if [ $DRY -eq 1 ]; then
   RUN_OPTS=(--epochs 2 --milestones 1 --rn-epochs 3 --set encoder.hidden=8 --set encoder.proj_dim=8
             --set encoder.batch_size=32 --set rn.hidden=16)
   H_LIMIT=300; RUN_LIMIT=300
+  FE_OPTS=(--hidden 8 --persons 4 --embed-batch 128); FE_LIMIT=300
 else
   DEVICE=cuda
   SIZE=(--hidden 256 --batch 128 --length 6 --joints 20 --steps 100 --warmup 10 --repeats 3
@@ -77,6 +80,7 @@ else
   PACK=${KGBD_PACK:-$REPO/.cache/pack/kgbd.skpack}
   RUN_OPTS=()   # no intermediate milestone on the GPU: each adds two RNs of ~10 min (docs/results/gpu_check_2026-12-04)
   H_LIMIT=70; RUN_LIMIT=100000
+  FE_OPTS=(); FE_LIMIT=90
 fi
 
 # 1. the machine
@@ -119,7 +123,15 @@ hstep harness_graphs   --step graphs --fused-adam --skip baseline
 hstep harness_bf16     --step graphs --fused-adam --bf16 --skip baseline paired rn
 hstep harness_seeds3   --step graphs --fused-adam --runs 3 --skip baseline paired rn embed
 
-# 3. the KGBD runs at the paper's settings, resumable (a second call continues each where it stopped), in
+# 3. the inference API's features against the pipeline's (a small run trained on the spot), once
+if [ -s "$OUT/feature_equality.json" ]; then
+  printf '%s\tok (earlier call)\t0\t-\n' feature_equality >> "$OUT/steps.tsv"
+else
+  step feature_equality "$FE_LIMIT" "$PY" "$REPO/benchmarks/feature_equality.py" --device "$DEVICE" "${FE_OPTS[@]}" \
+    --out "$OUT/feature_equality.json"
+fi
+
+# 4. the KGBD runs at the paper's settings, resumable (a second call continues each where it stopped), in
 #    this order of priority: the legacy headline (all three selection rules), probe/gallery, Rev. Rec. Plus,
 #    AGE, three seeds. Each gets what time is left; one that has finished returns at once on a second call.
 if [ $DRY -eq 1 ] && [ ! -f "$PACK" ]; then
@@ -148,6 +160,6 @@ kgbd_run kgbd_rev_rec_plus --model rev_rec_plus --report-both --paper-like
 kgbd_run kgbd_age --method age --report-both --paper-like
 kgbd_run kgbd_seeds3 --seeds 0,1,2 --report-both
 
-# 4. one table
+# 5. one table
 "$PY" "$REPO/benchmarks/gpu_summary.py" "$OUT" | tee -a "$LOG"
 echo "gpu_check: $(( $(date +%s) - START )) s; summary in $OUT/summary.md"

@@ -23,7 +23,8 @@ def _load(path: Path):
 
 
 def summarise(out: Path) -> dict:
-    s: dict = {"environment": _load(out / "environment.json"), "steps": [], "harness": {}, "kgbd": None}
+    s: dict = {"environment": _load(out / "environment.json"), "steps": [], "harness": {}, "kgbd": None,
+               "feature_equality": _load(out / "feature_equality.json")}
     if (out / "steps.tsv").exists():
         for line in (out / "steps.tsv").read_text().splitlines():
             name, status, seconds, limit = (line.split("\t") + ["", "", "", ""])[:4]
@@ -114,6 +115,13 @@ def markdown(s: dict) -> str:
                       "per step."]
         lines += ["", f"Targets: baseline/optimised >= {TARGETS['ratio']:.0f}x, <= {TARGETS['ms_per_step']:.0f} ms per "
                   f"step, embedding >= {TARGETS['embed_windows_per_s']:,.0f} windows/s."]
+    fe = s.get("feature_equality")
+    if fe:
+        lines += ["", f"Inference API vs pipeline features ({fe['device']}, {max(r['windows'] for r in fe['splits'].values())} "
+                  f"windows, batches of {fe['embed_batch']}): "
+                  + ("bit for bit equal." if fe["bit_equal"] else
+                     f"not bit for bit; largest relative difference {fe['max_rel_diff']:.2g} "
+                     f"(tolerance {fe['tolerance']:.0e}).")]
     k = s.get("kgbd")
     if k:
         what = "a 4-person fixture, toy model" if env.get("dry_run") else "paper settings"

@@ -18,7 +18,7 @@ def test_gpu_check_dry_run_runs_every_step_and_writes_the_summary(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:] + proc.stdout[-2000:]
     steps = [line.split("\t") for line in (out / "steps.tsv").read_text().splitlines()]
     assert [s[0] for s in steps] == ["environment", "harness_eager", "harness_compiled", "harness_graphs",
-                                     "harness_bf16", "harness_seeds3", "fixture_pack", "kgbd_pipeline", "kgbd_pg",
+                                     "harness_bf16", "harness_seeds3", "feature_equality", "fixture_pack", "kgbd_pipeline", "kgbd_pg",
                                      "kgbd_rev_rec_plus", "kgbd_age", "kgbd_seeds3"]
     assert all(s[1] == "ok" for s in steps), steps
     summary = json.loads((out / "summary.json").read_text())
@@ -27,6 +27,8 @@ def test_gpu_check_dry_run_runs_every_step_and_writes_the_summary(tmp_path):
     assert summary["harness"]["seeds3"]["options"]["runs"] == 3 and summary["three_seeds_vs_one"] > 0
     assert summary["harness"]["compiled"]["options"]["step"] == "compiled"      # aot_eager on CPU
     assert summary["harness"]["graphs"]["options"]["step"] == "eager"           # no CUDA: the fallback
+    # the inference API's features are the pipeline's, over more windows than one encoder batch
+    assert summary["feature_equality"]["bit_equal"] and summary["feature_equality"]["padded_last_batch"]
     assert summary["kgbd"]["finished"] and [m["epoch"] for m in summary["kgbd"]["milestones"]] == [1, 2]
     # the headline run reports all three selection rules; the follow-on runs each finished
     assert set(summary["kgbd"]["rank1"]) == {"val", "test", "paper-like"}
@@ -48,7 +50,7 @@ def test_gpu_check_dry_run_runs_every_step_and_writes_the_summary(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:] + proc.stdout[-2000:]
     steps2 = dict(line.split("\t")[:2] for line in (out / "steps.tsv").read_text().splitlines())
     assert all(steps2[h] == "ok (earlier call)" for h in ("harness_eager", "harness_compiled", "harness_graphs",
-                                                           "harness_bf16", "harness_seeds3")), steps2
+                                                           "harness_bf16", "harness_seeds3", "feature_equality")), steps2
     assert all(steps2[r] == "ok" for r in ("kgbd_pipeline", "kgbd_pg", "kgbd_rev_rec_plus", "kgbd_age",
                                            "kgbd_seeds3")), steps2
     assert (out / "steps_earlier.tsv").read_text().splitlines() == ["\t".join(s) for s in steps]
