@@ -177,7 +177,7 @@ def cmd_train_encoder(args: argparse.Namespace) -> int:
     from .device import resolve_device
     from .io import write_json
 
-    from .runstate import claim_run_folder
+    from .runstate import check_data, claim_run_folder
 
     cfg = _config_from_args(args)
     out = Path(args.out) if args.out else _default_out(cfg)
@@ -185,6 +185,7 @@ def cmd_train_encoder(args: argparse.Namespace) -> int:
     apply_cpu_settings(cfg)
     write_json(out / "config.json", cfg.to_dict())
     p = prepare(cfg, out / "split.json")
+    check_data(out, cfg, p.windows)   # a moved dataset: the same content, or refused
     device = resolve_device(cfg.device)
     for epoch in cfg.milestones[:-1]:  # kept in encoders/epoch_<E>/; `train --stages rn,evaluate` scores them
         run_encoders(cfg, p, out, device, until=epoch)
@@ -216,7 +217,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         run_dir = Path(args.run_dir)
     else:
         raise ConfigError("give a run folder, --RN_dir NAME, or --dataset D --best_model M")
-    result = evaluate_run(run_dir, device=args.device, progress=not args.no_progress)
+    result = evaluate_run(run_dir, device=args.device, progress=not args.no_progress, root=args.root,
+                          cache=args.cache)
     print(print_summary(result))
     print(f"reports rewritten in {run_dir}")
     return 0
@@ -443,6 +445,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--RN_dir", "--rn-dir", dest="RN_dir", help="evaluate the run folder of this name (under --runs)")
     p.add_argument("--runs", default="runs", help="where run folders are (default: runs)")
     p.add_argument("--device")
+    p.add_argument("--root", help="where the run's data is now, if it moved (its content must be the run's)")
+    p.add_argument("--cache", help="parsed-data cache folder, if it moved")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_evaluate)
 

@@ -5,7 +5,9 @@ Semantics of ``skelreid train ... --out RUN`` (see docs/reliability.md):
 * ``RUN`` has no ``config.json``: a new run starts there.
 * ``RUN`` holds a run of the **same** configuration (every option except the
   run-time ones: ``device``, ``progress``, ``checkpoint_minutes``, ``resume``,
-  ``data.root``, ``data.cache``): the run continues. Encoders whose final weights
+  ``data.root``, ``data.cache``): the run continues. The data may have moved: a new ``--root`` is
+  used when the data there is the run's (same content digest, ``RUN/data.json``), and refused
+  with the reason when it is not (:func:`check_data`). Encoders whose final weights
   are present, intact and of this configuration and split are skipped; a stage
   that was interrupted continues from its last complete resume checkpoint
   (:mod:`skelreid.training.resume`); a recognition network that finished is
@@ -13,7 +15,8 @@ Semantics of ``skelreid train ... --out RUN`` (see docs/reliability.md):
 * ``RUN`` holds a run of a **different** configuration that trained anything
   (encoder or RN weights, resume checkpoints, results): refused with a message
   naming the differing options. ``--resume`` continues that run with its saved
-  configuration instead (only the run-time options of the command line apply);
+  configuration instead (only the run-time options of the command line apply,
+  ``--root`` and ``--cache`` among them);
   a folder whose earlier attempt trained nothing is simply reused.
 * ``--resume`` on a folder without ``config.json`` is refused.
 
@@ -24,6 +27,7 @@ on the same folder is refused instead of interleaving its writes.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 from pathlib import Path
 
@@ -31,7 +35,7 @@ from .config import (ENCODER_KEYS, REPORT_ONLY_RN, REPORT_ONLY_TOP, RUNTIME_DATA
                      RUNTIME_TRAIN, RunConfig, config_differences, encoder_fingerprint, from_dict,
                      run_fingerprint, training_dict)
 from .errors import ConfigError, DataError, OutputError, SkelreidError
-from .io import read_json, remove_stale_temp_files, sha256_bytes, sha256_file
+from .io import json_dumps, read_json, remove_stale_temp_files, sha256_bytes, sha256_file, write_json
 
 _LOCKS: dict[str, int] = {}
 
@@ -107,6 +111,7 @@ def claim_run_folder(cfg: RunConfig, run_dir: Path) -> RunConfig:
     if cfg.resume:
         for k in RUNTIME_TOP:
             setattr(saved, k, getattr(cfg, k))
+        use_runtime_data(saved, cfg)
         saved.resume = False
         diffs = config_differences(saved, cfg)
         if diffs:
@@ -124,6 +129,62 @@ def claim_run_folder(cfg: RunConfig, run_dir: Path) -> RunConfig:
     hint = ("retrain only its recognition network with --stages rn,evaluate, " if only_rn else "")
     raise ConfigError(f"{run_dir} already holds a run with a different configuration ({shown}); "
                       f"{hint}continue that run with --resume, or choose another --out folder")
+
+
+def use_runtime_data(saved: RunConfig, cfg: RunConfig) -> None:
+    """The command line's ``--root`` / ``--cache`` (where the data is now) replace the saved ones when
+    given; :func:`check_data` then makes sure the data there is the run's."""
+    for k in RUNTIME_DATA:
+        if getattr(cfg.data, k) is not None:
+            setattr(saved.data, k, getattr(cfg.data, k))
+
+
+#: The run folder's record of the data its windows came from (``check_data``).
+DATA_RECORD = "data.json"
+
+
+def data_digest(ws) -> str:
+    """SHA-256 of a run's windows (a :class:`~skelreid.data.windows.WindowSet`): coordinates, walk ids,
+    persons, labels and positions -- the data's content, wherever it is read from."""
+    import numpy as np
+
+    h = hashlib.sha256()
+    h.update(json_dumps({"walks": list(ws.walks), "persons": list(ws.persons)}).encode("utf-8"))
+    for arr in (ws.data, ws.label, ws.walk, ws.position):
+        h.update(np.ascontiguousarray(arr).tobytes())
+    return h.hexdigest()
+
+
+def check_data(run_dir: Path, cfg: RunConfig, ws) -> None:
+    """Record which data a run's windows came from (``RUN/data.json``: its folder and content digest),
+    and refuse data that is not the run's: a run whose data moved (another ``--root``) continues from
+    the new folder when the content is the same, and is refused with the reason when it is not."""
+    path = Path(run_dir) / DATA_RECORD
+    here = {"root": cfg.data.root, "sha256": data_digest(ws), "walks": len(ws.walks), "windows": len(ws)}
+    try:
+        rec = read_json(path) if path.exists() else None
+    except SkelreidError:
+        rec = None
+    if rec is not None and rec.get("sha256") != here["sha256"]:
+        if rec.get("walks") != here["walks"] or rec.get("windows") != here["windows"]:
+            why = (f"it gives {here['windows']} windows of {here['walks']} walks, the run's data gave "
+                   f"{rec.get('windows')} windows of {rec.get('walks')} walks")
+        else:
+            why = f"it gives the same {here['windows']} windows of {here['walks']} walks, but other values"
+        if rec.get("root") != here["root"]:
+            raise ConfigError(f"--root {here['root']}: the data there is not the data the run in {run_dir} was "
+                              f"trained on (read from {rec.get('root')}): {why}; give the folder that holds the "
+                              "run's data, or choose another --out folder for a new run")
+        from .console import warn
+
+        warn(f"the data in {here['root']} changed since the run in {run_dir} read it ({why}); "
+             "results from here on are of the changed data")
+    if rec != here:
+        if rec is not None and rec.get("root") != here["root"]:
+            from .console import note
+
+            note(f"the run's data moved from {rec.get('root')} to {here['root']} (same content)")
+        write_json(path, here)
 
 
 def verified_checkpoint_meta(prefix: Path, what: str) -> dict | None:

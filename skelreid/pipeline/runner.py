@@ -20,10 +20,11 @@ from ..device import resolve_device
 from ..encoders import _quirk_plus, encoder_specs, load_encoders, selection_rules
 from ..errors import ConfigError, SkelreidError
 from ..evaluation.protocols import evaluate_legacy, evaluate_probe_gallery
-from ..io import read_json, write_json
+from ..io import read_json, write_bytes, write_json
 from ..reports.milestones import write_milestone_reports
 from ..reports.results import public_metrics, write_reports, write_seed_reports, write_view_reports
-from ..runstate import claim_run_folder, has_trained_anything, lock_run_folder, rn_fingerprint
+from ..runstate import (check_data, claim_run_folder, has_trained_anything, lock_run_folder, rn_fingerprint,
+                        use_runtime_data)
 from ..training.encoder import mean_attention
 from .prepare import Prepared, dataset_views, prepare
 from .stages import encoder_job, encoder_monitor, milestone_encoder_dir, run_encoders, run_rn, train_jobs
@@ -53,9 +54,16 @@ def run(cfg: RunConfig, run_dir: str | Path, stages: tuple[str, ...] = STAGES,
     else:
         cfg = claim_run_folder(cfg, run_dir)  # a new run, the same run continued, or refused: see runstate
     apply_cpu_settings(cfg)
+    before = (run_dir / "config.json").read_bytes() if (run_dir / "config.json").exists() else None
     write_json(run_dir / "config.json", cfg.to_dict())
     torch.manual_seed(cfg.seed)
     p = prepare(cfg, run_dir / "split.json", sequences)
+    try:
+        check_data(run_dir, cfg, p.windows)   # a moved dataset: the same content, or refused
+    except ConfigError:
+        if before is not None:   # the run keeps pointing at its own data
+            write_bytes(run_dir / "config.json", before)
+        raise
     stage_info: dict = {"prepare": p.summary}
     if cfg.milestones:
         stage_info["milestones"] = run_milestones(cfg, p, run_dir, device, stages)
@@ -171,6 +179,7 @@ def run_seeds(cfg: RunConfig, run_dir: str | Path, seeds: list[int], stages: tup
             cfgs[s] = claim_run_folder(cfgs[s], dirs[s])
             write_json(dirs[s] / "config.json", cfgs[s].to_dict())
             preps[s] = prepare(cfgs[s], dirs[s] / "split.json")
+            check_data(dirs[s], cfgs[s], preps[s].windows)
         apply_cpu_settings(cfg)
         for until in [*cfg.milestones[:-1], None]:
             for spec in encoder_specs(cfg):
@@ -189,11 +198,13 @@ def run_seeds(cfg: RunConfig, run_dir: str | Path, seeds: list[int], stages: tup
 
 def _saved_config(cfg: RunConfig, run_dir: Path, stages: tuple[str, ...]) -> RunConfig:
     """Stages after the encoders re-use the run's saved configuration for everything that defines
-    the trained models; the command line gives the run-time options (and the RN's, when retrained)."""
+    the trained models; the command line gives the run-time options (device, progress, threads,
+    checkpoint minutes, ``--root`` / ``--cache`` when given) and the RN's, when retrained."""
     saved = from_dict(read_json(run_dir / "config.json"))
-    saved.device, saved.progress = cfg.device, cfg.progress
+    saved.device, saved.progress, saved.threads = cfg.device, cfg.progress, cfg.threads
     saved.rn = cfg.rn if "rn" in stages else saved.rn
     saved.checkpoint_minutes = cfg.checkpoint_minutes
+    use_runtime_data(saved, cfg)   # the data may have moved: --root / --cache (checked by run)
     lock_run_folder(run_dir)  # one command at a time in a run folder
     return saved
 
@@ -240,8 +251,10 @@ def _refuse_other_view_runs(cfg: RunConfig, run_dir: Path) -> None:
                           "choose another --out folder, or add --resume to continue that run")
 
 
-def evaluate_run(run_dir: str | Path, device: str | None = None, progress: bool = True) -> dict:
-    """Re-compute and re-plot a finished run from its saved weights (no training)."""
+def evaluate_run(run_dir: str | Path, device: str | None = None, progress: bool = True,
+                 root: str | None = None, cache: str | None = None) -> dict:
+    """Re-compute and re-plot a finished run from its saved weights (no training). ``root`` /
+    ``cache``: where the run's data is now, when it moved (its content must be the run's)."""
     run_dir = Path(run_dir)
     if not (run_dir / "config.json").exists():
         raise ConfigError(f"{run_dir}: not a skelreid run folder (no config.json)")
@@ -249,4 +262,6 @@ def evaluate_run(run_dir: str | Path, device: str | None = None, progress: bool 
     if device is not None:
         cfg.device = device
     cfg.progress = progress
+    cfg.data.root = root if root is not None else cfg.data.root
+    cfg.data.cache = cache if cache is not None else cfg.data.cache
     return run(cfg, run_dir, stages=("evaluate",))
