@@ -12,34 +12,36 @@ from .errors import SkelreidError
 
 
 def _add_run_options(ap: argparse.ArgumentParser) -> None:
+    from .config import CHOICES
+
     g = ap.add_argument_group("data")
     g.add_argument("--dataset", default="synthetic", help="dataset preset (default: synthetic)")
     g.add_argument("--root", help="raw data folder (KGBD: the Data/ folder)")
     g.add_argument("--cache", help="parsed-data cache folder (default: ~/.cache/skelreid)")
     g.add_argument("--length", type=int, help="window length f (paper: 4, 6, 8, 10)")
-    g.add_argument("--protocol", choices=["legacy", "probe_gallery"], help="evaluation protocol")
+    g.add_argument("--protocol", choices=CHOICES["data.protocol"], help="evaluation protocol")
     g.add_argument("--split-seed", type=int, help="seed of the walk split")
     g.add_argument("--persons", type=int, help="use only the first N persons (quick runs)")
-    g.add_argument("--nan-policy", choices=["error", "drop-frames", "interpolate"],
+    g.add_argument("--nan-policy", choices=CHOICES["data.nan_policy"],
                    help="non-finite coordinates in the raw files: error (default, names file and line), "
                         "drop-frames, or interpolate (linear per joint and axis)")
     g.add_argument("--view", help="views: one view index (KS20 0-4, CASIA-B 0-10), or 'all' for one run per view")
     g.add_argument("--probe_type", "--probe-type", dest="probe_type",
                    help="probe/gallery pair(s) to evaluate, e.g. nm.nm, or 'all' (default: every pair of the preset)")
-    g.add_argument("--short-walks", choices=["skip", "error"],
+    g.add_argument("--short-walks", choices=CHOICES["data.short_walks"],
                    help="walks too short for one window: skip them (default; counted in the reports) or error")
-    g.add_argument("--source", choices=["raw", "reference_npy"],
+    g.add_argument("--source", choices=CHOICES["data.source"],
                    help="raw dataset files (default) or the authors' preprocessed npy layout (--root holds Datasets/)")
     g = ap.add_argument_group("encoder (reference options)")
-    g.add_argument("--method", choices=["cage", "age"], help="cage (contrastive, default) or age")
-    g.add_argument("--model", choices=["rev_rec", "prediction", "sorting", "rev_rec_plus"], help="pretext task")
-    g.add_argument("--attention", choices=["LA", "BA"],
+    g.add_argument("--method", choices=CHOICES["encoder.method"], help="cage (contrastive, default) or age")
+    g.add_argument("--model", choices=CHOICES["encoder.model"], help="pretext task")
+    g.add_argument("--attention", choices=CHOICES["encoder.attention"],
                    help="locality-aware (LA) or basic (BA) attention; LA's target is the anti-diagonal one for "
                         "every pretext task, also prediction and sorting, as in the reference (docs/model.md)")
     g.add_argument("--t", type=float, dest="temperature", help="contrastive temperature (preset default)")
     g.add_argument("--epochs", type=int, help="encoder epochs (preset default)")
     g = ap.add_argument_group("recognition network")
-    g.add_argument("--manner", choices=["ap", "sc"], help="RN input: ap (per step) or sc (per window)")
+    g.add_argument("--manner", choices=CHOICES["rn.manner"], help="RN input: ap (per step) or sc (per window)")
     g.add_argument("--rn-epochs", type=int, help="RN epochs (preset default)")
     g.add_argument("--select-on-test", action="store_true",
                    help="choose the RN epoch on TEST accuracy, as the reference code does (labelled in reports)")
@@ -145,7 +147,7 @@ def _default_out(cfg) -> Path:
 
 def cmd_train(args: argparse.Namespace, stages: tuple[str, ...] | None = None) -> int:
     from .pipeline import STAGES, TRAIN_FLAG, run
-    from .reports.results import print_summary
+    from .reports.results import format_summary
 
     cfg = _config_from_args(args)
     if stages is None:
@@ -157,17 +159,17 @@ def cmd_train(args: argparse.Namespace, stages: tuple[str, ...] | None = None) -
     out = Path(args.out) if args.out else _default_out(cfg)
     if getattr(args, "seeds", None):
         from .pipeline import run_seeds
-        from .reports.results import print_seed_summary
+        from .reports.results import format_seed_summary
 
         seeds = _int_list(args.seeds, "--seeds")
         if not args.out:
             out = out.with_name(out.name.replace(f"_seed{cfg.seed}_", f"_seeds{'-'.join(map(str, seeds))}_"))
         result = run_seeds(cfg, out, seeds, stages)
-        print(print_seed_summary(result))
+        print(format_seed_summary(result))
         print(f"run folder: {out}  (results.md; one run per seed in seed_<s>/)")
         return 0
     result = run(cfg, out, stages)
-    print(print_summary(result))
+    print(format_summary(result))
     print(f"run folder: {out}  (results.md, results.json, plots/)")
     return 0
 
@@ -202,7 +204,7 @@ def cmd_train_encoder(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from .errors import ConfigError
     from .pipeline import evaluate_run
-    from .reports.results import print_summary
+    from .reports.results import format_summary
     from .runs import best_run, resolve_run_dir
 
     if args.best_model:
@@ -219,7 +221,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise ConfigError("give a run folder, --RN_dir NAME, or --dataset D --best_model M")
     result = evaluate_run(run_dir, device=args.device, progress=not args.no_progress, root=args.root,
                           cache=args.cache)
-    print(print_summary(result))
+    print(format_summary(result))
     print(f"reports rewritten in {run_dir}")
     return 0
 
@@ -419,6 +421,7 @@ def _add_inference_options(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .config import CHOICES
     from .version import __version__
 
     ap = argparse.ArgumentParser(prog="skelreid", description=__doc__.splitlines()[0] if __doc__ else None)
@@ -440,7 +443,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir", nargs="?", help="a run folder")
     p.add_argument("--dataset", help="with --best_model: the dataset preset")
     p.add_argument("--best_model", "--best-model", dest="best_model",
-                   choices=["rev_rec", "prediction", "sorting", "rev_rec_plus", "age"],
+                   choices=[*CHOICES["encoder.model"], "age"],
                    help="evaluate the best finished run of --dataset with this pretext task (chosen on validation)")
     p.add_argument("--RN_dir", "--rn-dir", dest="RN_dir", help="evaluate the run folder of this name (under --runs)")
     p.add_argument("--runs", default="runs", help="where run folders are (default: runs)")
@@ -456,9 +459,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache")
     p.add_argument("--length", type=int)
     p.add_argument("--clip", type=int)
-    p.add_argument("--protocol", choices=["legacy", "probe_gallery"])
+    p.add_argument("--protocol", choices=CHOICES["data.protocol"])
     p.add_argument("--split-seed", type=int)
-    p.add_argument("--short-walks", choices=["skip", "error"], help="walks too short for one window: skip or error")
+    p.add_argument("--short-walks", choices=CHOICES["data.short_walks"], help="walks too short for one window: skip or error")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--out", help="output folder (default: <cache>/<dataset>/prepared)")
     p.add_argument("--no-progress", action="store_true")
@@ -471,7 +474,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="the pack file (name ends in .skpack)")
     p.add_argument("--quantum", type=float, default=1e-3,
                    help="coordinate step in the data's unit (default 0.001: 1 mm for metres)")
-    p.add_argument("--nan-policy", choices=["error", "drop-frames", "interpolate"])
+    p.add_argument("--nan-policy", choices=CHOICES["data.nan_policy"])
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_pack)
@@ -490,7 +493,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--joints", type=int, default=20)
     p.add_argument("--length", type=int, default=6)
     p.add_argument("--hidden", type=int, default=256)
-    p.add_argument("--method", choices=["cage", "age"], default="cage")
+    p.add_argument("--method", choices=CHOICES["encoder.method"], default="cage")
     p.add_argument("--model", choices=["rev_rec", "rev_rec_plus"], default="rev_rec")
     p.set_defaults(func=cmd_model_size)
 

@@ -15,8 +15,12 @@ from typing import Any
 
 import yaml
 
+from .data.nan_policy import POLICIES
+from .data.splits import PROTOCOLS
+from .data.windows import NORMALISATIONS
 from .errors import ConfigError
 from .io import json_dumps, sha256_bytes
+from .pretext import MODELS
 
 
 @dataclass
@@ -114,6 +118,30 @@ class RunConfig:
     def to_dict(self) -> dict:
         return asdict(self)
 
+
+#: The train step's modes (``train.step``; :mod:`skelreid.training.step`).
+STEP_MODES = ("auto", "eager", "compiled", "graphs")
+
+#: Every option with a fixed set of values, and those values: the one list the configuration's
+#: validation and the command line's ``choices`` both read. Each comes from where its values are
+#: implemented (the NaN policies from the readers' policy module, the normalisations from the windows,
+#: the protocols from the splits, the models from the pretext tasks).
+CHOICES: dict[str, tuple[str, ...]] = {
+    "encoder.method": ("cage", "age"),
+    "encoder.model": MODELS,
+    "encoder.attention": ("LA", "BA"),
+    "rn.manner": ("ap", "sc"),
+    "rn.select": ("val", "test", "last"),
+    "data.protocol": PROTOCOLS,
+    "data.normalise": NORMALISATIONS,
+    "data.nan_policy": POLICIES,
+    "data.short_walks": ("skip", "error"),
+    "data.source": ("raw", "reference_npy"),
+    "train.step": STEP_MODES,
+    "train.fused_adam": ("auto", "on", "off"),
+    "retrieval.feature": ("sc", "ap"),
+    "retrieval.pooling": ("mean", "none"),
+}
 
 SECTIONS = {"data": DataConfig, "encoder": EncoderConfig, "rn": RNConfig, "retrieval": RetrievalConfig,
             "train": TrainConfig}
@@ -245,25 +273,9 @@ def build_config(dataset: str = "synthetic", overrides: list[dict] | None = None
 
 
 def validate(cfg: RunConfig) -> None:
-    from .pretext import MODELS
-    from .data.splits import PROTOCOLS
-
-    choices = {
-        "encoder.method": (cfg.encoder.method, ("cage", "age")),
-        "encoder.model": (cfg.encoder.model, MODELS),
-        "encoder.attention": (cfg.encoder.attention, ("LA", "BA")),
-        "rn.manner": (cfg.rn.manner, ("ap", "sc")),
-        "rn.select": (cfg.rn.select, ("val", "test", "last")),
-        "data.protocol": (cfg.data.protocol, PROTOCOLS),
-        "data.normalise": (cfg.data.normalise, ("none", "root", "body", "body_walk")),
-        "data.nan_policy": (cfg.data.nan_policy, ("error", "drop-frames", "interpolate")),
-        "data.short_walks": (cfg.data.short_walks, ("skip", "error")),
-        "train.step": (cfg.train.step, ("auto", "eager", "compiled", "graphs")),
-        "train.fused_adam": (cfg.train.fused_adam, ("auto", "on", "off")),
-        "retrieval.feature": (cfg.retrieval.feature, ("sc", "ap")),
-        "retrieval.pooling": (cfg.retrieval.pooling, ("mean", "none")),
-    }
-    for name, (value, valid) in choices.items():
+    for name, valid in CHOICES.items():
+        section, _, key = name.rpartition(".")
+        value = getattr(getattr(cfg, section) if section else cfg, key)
         if value not in valid:
             raise ConfigError(f"option {name}={value!r} is not valid; choose one of: {', '.join(valid)}")
     positive = {"data.length": cfg.data.length, "encoder.epochs": cfg.encoder.epochs + 1,
@@ -309,8 +321,6 @@ def milestone_list(value, epochs: int) -> list[int]:
 
 def _validate_splits(d: DataConfig) -> None:
     """Predefined splits (``sets``), legacy test splits and probe/gallery pairs must agree."""
-    if d.source not in ("raw", "reference_npy"):
-        raise ConfigError(f"option data.source={d.source!r} is not valid; choose one of: raw, reference_npy")
     if d.view is not None:
         d.view = str(d.view)
     if not isinstance(d.sets, dict) or not all(isinstance(v, list) and v for v in d.sets.values()):

@@ -55,13 +55,14 @@ def shuffle_frames(data: np.ndarray, seed: int) -> np.ndarray:
     return np.take_along_axis(data, perms[:, :, None, None], axis=1)
 
 
-for _task in (PretextTask("rev_rec", _rev_rec), PretextTask("prediction", _prediction),
-              PretextTask("sorting", _sorting)):
+_TASKS = (PretextTask("rev_rec", _rev_rec), PretextTask("prediction", _prediction), PretextTask("sorting", _sorting))
+for _task in _TASKS:
     TASKS.add(_task.name, _task)
 
 #: Models trained by ``rev_rec_plus``: (task, attention), features concatenated in this order.
 PLUS_MEMBERS: tuple[tuple[str, str], ...] = (("rev_rec", "LA"), ("prediction", "BA"), ("sorting", "BA"))
-MODELS = ("rev_rec", "prediction", "sorting", "rev_rec_plus")
+#: The ``--model`` choices: every pretext task (in the order above), then their combination.
+MODELS: tuple[str, ...] = (*(t.name for t in _TASKS), "rev_rec_plus")
 
 
 def members(model: str, attention: str) -> list[tuple[str, str]]:

@@ -1,7 +1,7 @@
 """A plain name -> object registry with an error that lists the valid names."""
 from __future__ import annotations
 
-from typing import Callable, Generic, Iterator, TypeVar
+from typing import Generic, Iterator, TypeVar
 
 from .errors import ConfigError
 
@@ -12,13 +12,6 @@ class Registry(Generic[T]):
     def __init__(self, kind: str):
         self.kind = kind
         self._items: dict[str, T] = {}
-
-    def register(self, name: str) -> Callable[[T], T]:
-        def deco(obj: T) -> T:
-            self.add(name, obj)
-            return obj
-
-        return deco
 
     def add(self, name: str, obj: T) -> None:
         key = name.lower()

@@ -91,3 +91,29 @@ def test_reference_quirks_change_the_rn_features_only_when_asked():
     assert len(quirky.y) == 128 * len(counts) and (np.bincount(quirky.y) == 128).all()
     test = eval_set(cfg, models, p.splits["test"], torch.device("cpu"), training=False)
     assert len(test.y) == len(p.splits["test"])       # test copies are removed again
+
+
+def test_one_list_per_set_of_choices_feeds_the_command_line_and_the_validation():
+    """Each option's values are spelled out once (config.CHOICES, itself read from where they are
+    implemented); the command line's choices and the configuration's validation both come from it."""
+    import pytest
+
+    from skelreid.cli import build_parser
+    from skelreid.config import CHOICES, build_config
+    from skelreid.data.nan_policy import POLICIES
+    from skelreid.data.windows import NORMALISATIONS
+    from skelreid.errors import ConfigError
+    from skelreid.pretext import MODELS, TASKS
+
+    assert CHOICES["data.nan_policy"] is POLICIES and CHOICES["data.normalise"] is NORMALISATIONS
+    assert CHOICES["encoder.model"] is MODELS and set(MODELS) == set(TASKS.names()) | {"rev_rec_plus"}
+    train = next(a for a in build_parser()._subparsers._group_actions[0].choices.items() if a[0] == "train")[1]
+    options = {a.option_strings[0]: a.choices for a in train._actions if a.option_strings}
+    for flag, key in {"--protocol": "data.protocol", "--nan-policy": "data.nan_policy",
+                      "--short-walks": "data.short_walks", "--source": "data.source", "--method": "encoder.method",
+                      "--model": "encoder.model", "--attention": "encoder.attention", "--manner": "rn.manner"}.items():
+        assert tuple(options[flag]) == CHOICES[key], flag
+    for key, valid in CHOICES.items():
+        section, _, name = key.partition(".")
+        with pytest.raises(ConfigError, match=f"option {key}='nonsense' is not valid; choose one of: {', '.join(valid)}"):
+            build_config("synthetic", [{section: {name: "nonsense"}}])

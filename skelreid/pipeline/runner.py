@@ -84,7 +84,7 @@ def run(cfg: RunConfig, run_dir: str | Path, stages: tuple[str, ...] = STAGES,
     attention = {ax: a for ax, a in zip("xyz", mean_attention(next(iter(models.values())), sample.data, device))}
     results["stages"] = stage_info
     results["wall_time_s"] = time.perf_counter() - t0
-    out = write_reports(run_dir, cfg, p, results, attention, models, device)
+    out = write_reports(run_dir, cfg, p, results, attention)
     if cfg.milestones:
         write_milestone_reports(run_dir, cfg)
     return out

@@ -43,7 +43,7 @@ def experiment_name(cfg: RunConfig) -> str:
     return cfg.name or cfg.data.dataset
 
 
-def write_reports(run_dir: Path, cfg: RunConfig, p, results: dict, attention: dict, models, device) -> dict:
+def write_reports(run_dir: Path, cfg: RunConfig, p, results: dict, attention: dict) -> dict:
     from . import plots
 
     plot_dir = run_dir / "plots"
@@ -302,7 +302,7 @@ def view_markdown(r: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def print_summary(r: dict) -> str:
+def format_summary(r: dict) -> str:
     """A compact plain-text table for the terminal."""
     rows = []
     if "views" in r:
@@ -376,7 +376,7 @@ def write_seed_reports(run_dir: Path, cfg: RunConfig, per_seed: dict) -> dict:
     return out
 
 
-def print_seed_summary(r: dict) -> str:
+def format_seed_summary(r: dict) -> str:
     rows = [f"{'figure':<40} {'mean':>7} {'std':>6}"]
     for k, v in r["mean_std"].items():
         rows.append(f"{k:<40} {_pct(v['mean']):>7} {100 * v['std']:>6.1f}")

@@ -83,18 +83,6 @@ def init_from_env(device: torch.device | str) -> torch.device:
     else:
         dist.init_process_group("gloo", **kwargs)
     return device
-    missing = [v for v in ENV_VARS if v not in os.environ]
-    if missing:
-        raise RuntimeError(f"distributed run: environment variables {missing} are not set (launch with torchrun)")
-    local = int(os.environ["LOCAL_RANK"])
-    if device.type == "cuda":
-        index = device.index if device.index is not None else local % torch.cuda.device_count()
-        device = torch.device("cuda", index)
-        torch.cuda.set_device(device)
-        dist.init_process_group("nccl", rank=int(os.environ["RANK"]), world_size=world)
-    else:
-        dist.init_process_group("gloo", rank=int(os.environ["RANK"]), world_size=world)
-    return device
 
 
 def shard_batches(batches: Sequence[T], rank: int, world: int) -> list[T]:

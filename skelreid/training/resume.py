@@ -32,7 +32,6 @@ import contextlib
 import os
 import random
 import secrets
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
