@@ -6,7 +6,7 @@ import ast
 from pathlib import Path
 
 PKG = Path(__file__).resolve().parents[1] / "skelreid"
-LOWER = ("data", "models", "training", "evaluation", "losses.py", "features.py", "pretext.py")
+LOWER = ("data", "models", "training", "evaluation", "video", "losses.py", "features.py", "pretext.py")
 HIGHER = ("skelreid.cli", "skelreid.pipeline", "skelreid.torchrun", "skelreid.inference")
 
 
