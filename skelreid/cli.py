@@ -409,10 +409,11 @@ def cmd_identify(args: argparse.Namespace) -> int:
     if args.out:
         print(f"ranks written to {write_ranks_csv(args.out, results)}")
     if video is not None:
+        from .video.extract import walk_sequences
+
         by_walk = {r.walk: r.identity for r in results}
-        labels = {}
-        for a in video.walks:
-            labels[int(a["track"])] = f"t{int(a['track'])} {by_walk.get(str(a['walk']), '?')}"
+        labels = {s.meta["track"]: f"t{s.meta['track']} {by_walk.get(s.walk_id, 'too short')}"
+                  for s in walk_sequences(video)}
         _video_pictures(args, video, False, labels)
     return 0
 

@@ -316,7 +316,7 @@ def test_identify_straight_from_video(extracted, tmp_path, capsys):
     rc, stdout, err = _cli(capsys, "identify", run, "--gallery", gallery, "--video", VTEST, "--frames", FRAMES,
                            "--min-frames", MIN_FRAMES, "--overlay", overlay, "--no-progress")
     assert rc == 0, err
-    walks = sorted(p.stem for p in out.rglob("*.npz"))
+    walks = sorted(f"vtest_{p.stem}/{p.stem}" for p in out.rglob("*.npz"))
     lines = [ln for ln in stdout.splitlines() if "->" in ln]
     assert sorted(ln.split()[0] for ln in lines) == walks
     # The clip's tracks are the gallery's walks: each is named as itself.
