@@ -231,6 +231,28 @@ def test_interrupted_write_leaves_no_walk_file(tmp_path, monkeypatch):
     assert not ex.is_done(tmp_path / "out", entry, ex.ExtractSettings(min_frames=99))
 
 
+def test_casia_b_tree_walks_read_as_the_presets_expect(tmp_path):
+    """A CASIA-B video's walk: 14 joints, person/condition/view as the CASIA-B reader names them, read
+    by the generic reader (``train --dataset casia_b_cve --set data.dataset=generic --root WALKS``)."""
+    from skelreid.data.readers.generic import read_generic
+    from skelreid.video import extract as ex
+    from skelreid.video.track import Observation
+
+    (tmp_path / "videos" / "001" / "nm-01").mkdir(parents=True)
+    (tmp_path / "videos" / "001" / "nm-01" / "090.avi").write_bytes(b"x")
+    entry = ex.find_videos(tmp_path / "videos")[0]
+    seg = [Observation(f, (10, 10, 40, 100), _pose_at(30, 10)) for f in range(12)]
+    arrays = ex.label_walk(ex._walk_arrays(seg, "casia_b_14"), entry, "casia_b_14", "t001", 1, 25.0, (320, 240))
+    res = ex.VideoResult(entry, {}, walks=[arrays])
+    settings = ex.ExtractSettings(layout="casia_b_14")
+    assert [p.relative_to(tmp_path) for p in ex.write_walks(tmp_path / "walks", res, settings)] == \
+        [Path("walks/001/nm-01_090.npz")]
+    (s,) = read_generic(tmp_path / "walks")
+    assert (s.person, s.walk, s.condition, s.view, s.layout) == ("001", "nm-01_090", "nm", "5", "casia_b_14")
+    assert s.frames.shape == (12, 14, 3)
+    assert np.load(s.source)["world"].shape == (12, 33, 3)
+
+
 # ---------------------------------------------------------------------- the real clip
 @pytest.fixture(scope="module")
 def extracted(tmp_path_factory):

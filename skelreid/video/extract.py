@@ -281,20 +281,25 @@ def extract_video(entry: VideoEntry, settings: ExtractSettings, progress: bool =
         res.dropped_other = len(walks) - 1
         walks = walks[:1]
     for name, tid, arrays in walks:
-        if entry.labelled:
-            person, walk = entry.person, entry.walk
-        else:
-            person, walk = f"{entry.rel.replace('/', '_')}_{name}", name
-        arrays.update(person=np.array(person), walk=np.array(walk), layout=np.array(s.layout),
-                      source_video=np.array(str(entry.path)), fps=np.array(info.fps, np.float64),
-                      video_size=np.array([info.width, info.height], np.int64), track=np.array(tid, np.int64))
-        if entry.view is not None:
-            arrays["view"] = np.array(entry.view)
-        if entry.condition is not None:
-            arrays["condition"] = np.array(entry.condition)
-        walks_track = arrays
-        res.walks.append(walks_track)
+        res.walks.append(label_walk(arrays, entry, s.layout, name, tid, info.fps, (info.width, info.height)))
     return res
+
+
+def label_walk(arrays: dict, entry: VideoEntry, layout: str, name: str, track: int, fps: float,
+               size: tuple[int, int]) -> dict:
+    """A track's arrays with the strings and numbers that name it (see the module documentation)."""
+    if entry.labelled:
+        person, walk = entry.person, entry.walk
+    else:
+        person, walk = f"{entry.rel.replace('/', '_')}_{name}", name
+    arrays.update(person=np.array(person), walk=np.array(walk), layout=np.array(layout),
+                  source_video=np.array(str(entry.path)), fps=np.array(fps, np.float64),
+                  video_size=np.array(size, np.int64), track=np.array(track, np.int64))
+    if entry.view is not None:
+        arrays["view"] = np.array(entry.view)
+    if entry.condition is not None:
+        arrays["condition"] = np.array(entry.condition)
+    return arrays
 
 
 def walk_sequences(res: VideoResult) -> list[Sequence]:
