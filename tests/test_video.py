@@ -300,6 +300,22 @@ def test_extract_real_clip_to_generic_walks(extracted):
 
 @needs_video
 @needs_vtest
+def test_both_detectors_find_the_same_walkers_on_a_real_frame():
+    from skelreid.video.detect import make_detector
+    from skelreid.video.extract import _background
+    from skelreid.video.source import iter_frames
+    from skelreid.video.track import iou
+
+    frame = next(f for _, f in iter_frames(VTEST, 0, 1))
+    bg = make_detector("background", _background(VTEST, 0, 60, 795))(frame)
+    hog = make_detector("hog")(frame)
+    people = [d for d in bg if not d.merged]
+    assert len(people) >= 3 and all(d.box[3] > d.box[2] for d in people)
+    assert sum(any(iou(h.box, d.box) > 0.3 for d in people) for h in hog) >= 2
+
+
+@needs_video
+@needs_vtest
 def test_rerun_skips_done_video(extracted, capsys):
     _, out, argv = extracted
     before = {p: p.stat().st_mtime_ns for p in out.rglob("*.npz")}
