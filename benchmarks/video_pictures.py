@@ -47,7 +47,7 @@ def stride_3d(walk: Path, out: Path, poses: int = 6) -> Path:
     ax.set_zlabel("up (m)", fontsize=7)
     ax.tick_params(labelsize=6)
     ax.view_init(elev=12, azim=-75)
-    ax.set_box_aspect((0.6 * poses + 0.5, 0.8, 1.9), zoom=1.5)
+    ax.set_box_aspect((0.6 * poses + 0.5, 0.8, 1.9), zoom=1.25)
     ax.set_title(f"{z['person']}: world landmarks over one stride (frame numbers above the heads)", fontsize=8)
     fig.tight_layout()
     fig.savefig(out, dpi=100)
@@ -59,7 +59,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--walks", default="runs/video/vtest_walks")
     ap.add_argument("--sheet", default="runs/video/vtest_sheet.png", help="the contact sheet extract wrote")
-    ap.add_argument("--track", help="walk file name stem to draw in 3D (default: the longest)")
+    ap.add_argument("--track", help="walk file name stem to draw in 3D (default: the one crossing the view most)")
     ap.add_argument("--out", default="docs/video")
     args = ap.parse_args(argv)
     out = Path(args.out)
@@ -68,7 +68,11 @@ def main(argv=None) -> int:
     if args.track:
         walk = next(w for w in walks if w.stem == args.track)
     else:
-        walk = max(walks, key=lambda w: np.load(w, allow_pickle=False)["frames"].shape[0])
+        def travel(w):  # a walker crossing the view (side-on) shows the stride best
+            b = np.load(w, allow_pickle=False)["box"]
+            return abs(float(b[-1, 0] - b[0, 0])) / len(b) * min(len(b), 40)
+
+        walk = max(walks, key=travel)
     print(stride_3d(walk, out / "stride_3d.png"))
     if Path(args.sheet).exists():
         from PIL import Image
