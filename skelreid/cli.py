@@ -429,6 +429,16 @@ def _video_settings(args: argparse.Namespace, layout: str = "mediapipe_33", leng
                            min_visible=args.min_visible)
 
 
+def _check_video_pictures(args: argparse.Namespace) -> None:
+    """Refuse picture names of the wrong kind before any video is read."""
+    from .errors import ConfigError
+
+    if getattr(args, "overlay", None) and Path(args.overlay).suffix.lower() not in (".mp4", ".avi"):
+        raise ConfigError(f"--overlay {args.overlay}: the overlay is a video; name it .mp4 (or .avi)")
+    if getattr(args, "sheet", None) and Path(args.sheet).suffix.lower() != ".png":
+        raise ConfigError(f"--sheet {args.sheet}: the contact sheet is a PNG; name it .png")
+
+
 def _video_pictures(args: argparse.Namespace, res, several: bool, labels: dict | None = None) -> None:
     """``--overlay`` / ``--sheet`` for one video's result (one file per video when there are several)."""
     from .video.overlay import contact_sheet, write_overlay
@@ -449,6 +459,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
 
     settings = _video_settings(args)
     settings.check()
+    _check_video_pictures(args)
     several = len(find_videos(args.source)) > 1
     summary = extract(args.source, args.out, settings, progress=not args.no_progress, log=note,
                       on_result=lambda res: _video_pictures(args, res, several))
@@ -475,6 +486,7 @@ def _video_embeddings(args: argparse.Namespace, model):
     layout = "casia_b_14" if model.layout == "casia_b_14" else "mediapipe_33"
     settings = _video_settings(args, layout, d.length, d.clip)
     settings.check()
+    _check_video_pictures(args)
     entries = find_videos(args.video)
     if len(entries) != 1:
         raise DataError(args.video, f"--video takes one video file; this folder holds {len(entries)}")

@@ -172,6 +172,14 @@ def test_unreadable_videos_name_the_file(tmp_path, capsys, content, says):
 
 
 @needs_video
+@pytest.mark.parametrize("option, name", [("--overlay", "tracks.png"), ("--sheet", "sheet.mp4")])
+def test_picture_names_of_the_wrong_kind_are_refused_first(tmp_path, capsys, option, name):
+    video = _write_video(tmp_path / "v.avi", [np.zeros((64, 64, 3), np.uint8)] * 2)
+    rc, _, err = _cli(capsys, "extract", video, "--out", tmp_path / "w", option, tmp_path / name)
+    assert rc == 2 and option in _error_line(err) and not (tmp_path / "w").exists()
+
+
+@needs_video
 def test_missing_path_and_folder_without_videos(tmp_path, capsys):
     rc, _, err = _cli(capsys, "extract", tmp_path / "nope.avi", "--out", tmp_path / "w")
     assert rc == 2 and "nope.avi" in _error_line(err) and "not found" in err
