@@ -14,7 +14,9 @@ $(STAMP): pyproject.toml
 	$(PIP) install --quiet --upgrade pip
 	# PyTorch first, pinned: on CPU machines this takes the local CPU wheel.
 	$(PIP) install --quiet torch==2.13.0
-	$(PIP) install --quiet -e ".[test]"
+	$(PIP) install --quiet -e ".[test,video-core]"
+	# skelreid extract: the pose solution alone (its full dependency list is in the `video` extra).
+	$(PIP) install --quiet --no-deps mediapipe==0.10.21
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -376,7 +376,14 @@ def cmd_identify(args: argparse.Namespace) -> int:
     path = Path(args.gallery)
     gallery = Gallery.load(path)
     model.check_gallery(gallery, path)
-    e = _embed_data(args, model)
+    video = None
+    if args.video:
+        if args.calibrate or args.root or args.split:
+            raise ConfigError("--video identifies the people of one clip; it goes with neither --root, --split "
+                              "nor --calibrate")
+        e, video = _video_embeddings(args, model)
+    else:
+        e = _embed_data(args, model)
     if args.calibrate:
         info = calibrate_threshold(e.features, e.person, args.far)
         info["data"] = {"root": args.root, "dataset": args.dataset, "split": args.split}
@@ -407,7 +414,100 @@ def cmd_identify(args: argparse.Namespace) -> int:
         print(f"{unknown} of {len(results)} probe(s) unknown at threshold {threshold:.6g}")
     if args.out:
         print(f"ranks written to {write_ranks_csv(args.out, results)}")
+    if video is not None:
+        from .video.extract import walk_sequences
+
+        by_walk = {r.walk: r.identity for r in results}
+        labels = {s.meta["track"]: f"t{s.meta['track']} {by_walk.get(s.walk_id, 'too short')}"
+                  for s in walk_sequences(video)}
+        _video_pictures(args, video, False, labels)
     return 0
+
+
+def _video_settings(args: argparse.Namespace, layout: str = "mediapipe_33", length: int = 6, clip: int = 10):
+    from .video.extract import ExtractSettings
+
+    length = args.length if getattr(args, "length", None) is not None else length
+    clip = args.clip if getattr(args, "clip", None) is not None else clip
+    return ExtractSettings(detector=args.detector, layout=getattr(args, "layout", None) or layout,
+                           start=args.start, frames=args.frames,
+                           min_frames=args.min_frames if args.min_frames else length + 2 * clip,
+                           min_visible=args.min_visible)
+
+
+def _check_video_pictures(args: argparse.Namespace) -> None:
+    """Refuse picture names of the wrong kind before any video is read."""
+    from .errors import ConfigError
+
+    if getattr(args, "overlay", None) and Path(args.overlay).suffix.lower() not in (".mp4", ".avi"):
+        raise ConfigError(f"--overlay {args.overlay}: the overlay is a video; name it .mp4 (or .avi)")
+    if getattr(args, "sheet", None) and Path(args.sheet).suffix.lower() != ".png":
+        raise ConfigError(f"--sheet {args.sheet}: the contact sheet is a PNG; name it .png")
+
+
+def _video_pictures(args: argparse.Namespace, res, several: bool, labels: dict | None = None) -> None:
+    """``--overlay`` / ``--sheet`` for one video's result (one file per video when there are several)."""
+    from .video.overlay import contact_sheet, write_overlay
+
+    for opt, write in (("overlay", write_overlay), ("sheet", contact_sheet)):
+        target = getattr(args, opt, None)
+        if not target or not res.items:
+            continue
+        target = Path(target)
+        if several:
+            target = target.with_name(f"{target.stem}.{res.entry.rel.replace('/', '_')}{target.suffix}")
+        print(f"{opt}: {write(res, target, labels)}")
+
+
+def cmd_extract(args: argparse.Namespace) -> int:
+    from .training.resume import note
+    from .video.extract import extract, find_videos
+
+    settings = _video_settings(args)
+    settings.check()
+    _check_video_pictures(args)
+    several = len(find_videos(args.source)) > 1
+    summary = extract(args.source, args.out, settings, progress=not args.no_progress, log=note,
+                      on_result=lambda res: _video_pictures(args, res, several))
+    rate = summary["frames"] / summary["seconds"] if summary["seconds"] else 0.0
+    per_person = summary["person_frames"] / summary["seconds"] if summary["seconds"] else 0.0
+    print(f"{summary['videos']} video(s): {summary['walks']} walk(s) written to {args.out}"
+          + (f", {summary['done_before']} already done" if summary["done_before"] else "")
+          + (f", {summary['without_walks']} without a walk" if summary["without_walks"] else "")
+          + (f"; {summary['frames']} frames at {rate:.1f} frames/s ({per_person:.1f} person-frames/s)"
+             if summary["frames"] else ""))
+    if summary["walks"] or summary["done_before"]:
+        print(f"use them with --dataset generic --root {args.out} (layout {settings.layout})")
+    return 0
+
+
+def _video_embeddings(args: argparse.Namespace, model):
+    """``identify --video``: the clip's tracks extracted, embedded; the overlay labelled afterwards."""
+    from .data.filtering import exclude_unusable
+    from .errors import DataError
+    from .training.resume import note
+    from .video.extract import extract_video, find_videos, walk_sequences
+
+    d = model.cfg.data
+    layout = "casia_b_14" if model.layout == "casia_b_14" else "mediapipe_33"
+    settings = _video_settings(args, layout, d.length, d.clip)
+    settings.check()
+    _check_video_pictures(args)
+    entries = find_videos(args.video)
+    if len(entries) != 1:
+        raise DataError(args.video, f"--video takes one video file; this folder holds {len(entries)}")
+    res = extract_video(entries[0], settings, progress=not args.no_progress)
+    note(f"{args.video}: {res.frames} frames at {res.fps:.1f} frames/s, {res.tracks} track(s) -> "
+         f"{len(res.walks)} walk(s) of at least {settings.min_frames} frames")
+    seqs = walk_sequences(res)
+    if not seqs:
+        _video_pictures(args, res, False)
+        raise DataError(args.video, f"no person tracked for {settings.min_frames} frames in a row "
+                                    f"({res.frames} frames read, {res.detections} person-frames)")
+    seqs = model.adopt(seqs, str(args.video))
+    seqs, _ = exclude_unusable(seqs, d.length, d.clip, "skip", needed=1)
+    e = model.embed_sequences(seqs, progress=not args.no_progress, where=str(args.video))
+    return e, res
 
 
 def _add_inference_options(p: argparse.ArgumentParser) -> None:
@@ -418,6 +518,29 @@ def _add_inference_options(p: argparse.ArgumentParser) -> None:
                                    "probe; several: gallery,probe)")
     p.add_argument("--device", help="cpu (default), cuda or cuda:N")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _add_video_options(p: argparse.ArgumentParser, extract: bool) -> None:
+    g = p.add_argument_group("video")
+    g.add_argument("--detector", default="background", choices=["background", "hog"],
+                   help="people finder: background (MOG2 background subtraction, fixed camera; default) or hog "
+                        "(OpenCV's HOG people detector, moving cameras)")
+    g.add_argument("--start", type=int, default=0, help="first frame to read (default 0)")
+    g.add_argument("--frames", type=int, help="read at most this many frames per video (default: all)")
+    if extract:
+        g.add_argument("--layout", default="mediapipe_33", choices=["mediapipe_33", "casia_b_14"],
+                       help="joints written: mediapipe_33 (default, 33 landmarks) or casia_b_14 (for the CASIA-B "
+                            "presets; neck = shoulder midpoint)")
+        g.add_argument("--length", type=int, help="window length the walks are for (default 6)")
+        g.add_argument("--clip", type=int, help="frames dropped at each end of a walk (default 10)")
+    g.add_argument("--min-frames", type=int, help="frames a track needs to become a walk (default: length + 2 x clip)")
+    g.add_argument("--min-visible", type=float, default=0.5,
+                   help="reject a pose with fewer landmarks visible than this fraction (default 0.5)")
+    g.add_argument("--overlay", metavar="FILE.mp4", help="also write the video with each track's box, id"
+                   + ("" if extract else ", identity") + " and skeleton drawn")
+    g.add_argument("--sheet", metavar="FILE.png", help="also write a PNG contact sheet of 6 sampled frames, drawn")
+    if extract:
+        g.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -524,7 +647,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--calibrate", action="store_true",
                    help="do not identify: choose the threshold at --far on labelled walks and store it in the gallery")
     p.add_argument("--far", type=float, help="with --calibrate: the false-accept rate to allow, e.g. 0.01")
+    p.add_argument("--video", metavar="CLIP", help="identify every person tracked in this video (extracted as by "
+                                                   "`skelreid extract`, windows of the run's length)")
+    _add_video_options(p, extract=False)
     p.set_defaults(func=cmd_identify)
+
+    p = sub.add_parser("extract", help="video(s) -> one 3D skeleton walk per tracked person (generic format; "
+                                       'needs pip install "skelreid[video]")')
+    p.add_argument("source", metavar="VIDEO|FOLDER", help="a video, or a folder of them: <person>/<walk>.avi "
+                                                          "labels walks; a CASIA-B tree keeps person, condition "
+                                                          "and view; other videos give one identity per track")
+    p.add_argument("--out", required=True, help="the walks folder (train/embed/enrol/identify read it with "
+                                                "--dataset generic --root OUT)")
+    _add_video_options(p, extract=True)
+    p.set_defaults(func=cmd_extract)
     return ap
 
 

@@ -20,6 +20,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("foundation", ("errors", "version", "console", "io", "faults", "determinism", "registry", "safe_pickle",
                     "device", "presets")),
     ("data: readers -> walks -> windows", ("data",)),
+    ("video: frames -> people -> tracks -> walks", ("video",)),
     ("models, losses, features, measures", ("losses", "features", "models", "pretext", "evaluation", "gallery")),
     ("configuration", ("config",)),
     ("training", ("training",)),

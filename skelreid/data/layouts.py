@@ -110,3 +110,52 @@ def generic_layout(num_joints: int, dims: int = 3) -> JointLayout:
         dims=dims,
         description="user data with unnamed joints",
     )
+
+
+MEDIAPIPE_33 = _add(JointLayout(
+    "mediapipe_33",
+    ("Nose", "LEyeInner", "LEye", "LEyeOuter", "REyeInner", "REye", "REyeOuter",
+     "LEar", "REar", "MouthLeft", "MouthRight",
+     "LShoulder", "RShoulder", "LElbow", "RElbow", "LWrist", "RWrist",
+     "LPinky", "RPinky", "LIndex", "RIndex", "LThumb", "RThumb",
+     "LHip", "RHip", "LKnee", "RKnee", "LAnkle", "RAnkle",
+     "LHeel", "RHeel", "LFootIndex", "RFootIndex"),
+    root=23,
+    description="MediaPipe Pose 33 landmarks (skelreid extract): world coordinates in metres, origin at the "
+                "hip centre (midpoint of LHip 23 and RHip 24), x right, y down, z towards the camera",
+))
+
+#: The hip centre of :data:`MEDIAPIPE_33`: the midpoint of these two landmarks (the origin of its world frame).
+MEDIAPIPE_33_HIPS: tuple[int, int] = (23, 24)
+
+#: Bones of :data:`MEDIAPIPE_33` for drawing (MediaPipe's POSE_CONNECTIONS, face left out but nose-ears kept).
+MEDIAPIPE_33_BONES: tuple[tuple[int, int], ...] = (
+    (0, 7), (0, 8), (11, 12), (11, 13), (13, 15), (15, 17), (15, 19), (15, 21), (17, 19),
+    (12, 14), (14, 16), (16, 18), (16, 20), (16, 22), (18, 20),
+    (11, 23), (12, 24), (23, 24), (23, 25), (24, 26), (25, 27), (26, 28),
+    (27, 29), (28, 30), (29, 31), (30, 32), (27, 31), (28, 32),
+)
+
+#: ``casia_b_14`` from ``mediapipe_33``: for each CASIA-B joint, the MediaPipe landmarks it is the mean of.
+#: Head = nose; Neck = midpoint of the shoulders (MediaPipe has no neck); the limbs map one to one
+#: (MediaPipe's L/R are the person's own left/right, as are CASIA-B's).
+MEDIAPIPE_33_TO_CASIA_B_14: tuple[tuple[int, ...], ...] = (
+    (0,),        # Head      <- Nose
+    (11, 12),    # Neck      <- mean(LShoulder, RShoulder)
+    (12,), (14,), (16,),   # RShoulder, RElbow, RWrist
+    (11,), (13,), (15,),   # LShoulder, LElbow, LWrist
+    (24,), (26,), (28,),   # RHip, RKnee, RAnkle
+    (23,), (25,), (27,),   # LHip, LKnee, LAnkle
+)
+
+
+def mediapipe_to_casia_b_14(frames):
+    """``[..., 33, D]`` MediaPipe landmarks -> ``[..., 14, D]`` in the :data:`CASIA_B_14` order
+    (see :data:`MEDIAPIPE_33_TO_CASIA_B_14`), so the CASIA-B presets run on extracted walks."""
+    import numpy as np
+
+    frames = np.asarray(frames)
+    if frames.shape[-2] != MEDIAPIPE_33.num_joints:
+        raise ValueError(f"expected {MEDIAPIPE_33.num_joints} landmarks, got shape {list(frames.shape)}")
+    return np.stack([frames[..., list(src), :].mean(axis=-2) for src in MEDIAPIPE_33_TO_CASIA_B_14],
+                    axis=-2).astype(frames.dtype, copy=False)

@@ -17,7 +17,8 @@ the same dimensions and the same layout name: declare ``layout`` in every
   file name without ``.npz``.
 - ``view``, ``condition`` (optional strings): camera view and walking condition.
 - ``layout`` (optional string): a registered joint layout name
-  (``kinect_v1``, ``kinect_v2``, ``casia_b_14``, ``coco_17``); J and D must
+  (``kinect_v1``, ``kinect_v2``, ``casia_b_14``, ``coco_17``,
+  ``mediapipe_33``); J and D must
   match it. Without it the layout is ``generic_<J>x<D>`` (unnamed joints).
 
 Strings are stored as 0-d string arrays, e.g.

@@ -1,0 +1,121 @@
+"""Finding people in frames, without downloaded weights.
+
+* ``background`` (default, fixed camera): OpenCV's MOG2 background subtraction, primed with the
+  median of frames sampled over the clip (so people are found from the first frame on), shadows
+  dropped, the mask cleaned by morphology; each blob of person size and shape is one box.
+* ``hog`` (moving camera): OpenCV's HOG people detector (its default linear SVM ships inside
+  OpenCV), on the frame upscaled so that 60-pixel people fit its 64 x 128 window, with
+  non-maximum suppression.
+
+Boxes are ``(x, y, w, h)`` in pixels. A box much wider than a walking person (``w / h`` above
+``max_aspect``) is two or more walkers merged into one blob: it is returned as *merged* and never
+gets a pose (a pose on it collapses the two people into one skeleton).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import require_cv2
+
+DETECTORS = ("background", "hog")
+
+
+@dataclass
+class Detection:
+    box: tuple[int, int, int, int]      # x, y, w, h
+    score: float = 1.0
+    merged: bool = False
+
+
+@dataclass
+class DetectorSettings:
+    min_height: int = 40          # pixels: smaller blobs are noise or too small for a pose
+    max_aspect: float = 0.8       # w / h above this: merged walkers
+    min_aspect: float = 0.15      # w / h below this: a pole or an edge artefact
+    min_fill: float = 0.2         # foreground pixels / box area
+
+
+class BackgroundDetector:
+    """MOG2 background subtraction for a fixed camera (see the module documentation)."""
+
+    name = "background"
+
+    def __init__(self, background: np.ndarray | None = None, settings: DetectorSettings | None = None):
+        cv2 = require_cv2()
+        self.cv2 = cv2
+        self.s = settings or DetectorSettings()
+        self.sub = cv2.createBackgroundSubtractorMOG2(history=300, varThreshold=25, detectShadows=True)
+        if background is not None:
+            for _ in range(3):
+                self.sub.apply(background, learningRate=1.0)
+        self.open_k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
+        self.close_k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 15))
+
+    def __call__(self, frame: np.ndarray) -> list[Detection]:
+        cv2 = self.cv2
+        mask = self.sub.apply(frame, learningRate=0.002)
+        mask = np.where(mask >= 200, 255, 0).astype(np.uint8)           # 127 = shadow
+        mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, self.open_k)
+        mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, self.close_k)
+        n, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+        out = []
+        for x, y, w, h, area in stats[1:]:
+            if h < self.s.min_height or area < self.s.min_fill * w * h:
+                continue
+            aspect = w / h
+            if aspect < self.s.min_aspect:
+                continue
+            out.append(Detection((int(x), int(y), int(w), int(h)), float(area) / (w * h),
+                                 merged=aspect > self.s.max_aspect))
+        return out
+
+
+class HogDetector:
+    """OpenCV's HOG + linear SVM people detector (for moving cameras)."""
+
+    name = "hog"
+
+    def __init__(self, settings: DetectorSettings | None = None, upscale: float = 2.0):
+        cv2 = require_cv2()
+        self.cv2 = cv2
+        self.s = settings or DetectorSettings()
+        self.upscale = upscale
+        self.hog = cv2.HOGDescriptor()
+        self.hog.setSVMDetector(cv2.HOGDescriptor_getDefaultPeopleDetector())
+
+    def __call__(self, frame: np.ndarray) -> list[Detection]:
+        cv2 = self.cv2
+        big = cv2.resize(frame, None, fx=self.upscale, fy=self.upscale, interpolation=cv2.INTER_LINEAR)
+        rects, weights = self.hog.detectMultiScale(big, winStride=(8, 8), padding=(8, 8), scale=1.05)
+        if len(rects) == 0:
+            return []
+        boxes = [(r / self.upscale).astype(int).tolist() for r in np.asarray(rects)]
+        scores = np.asarray(weights, dtype=float).reshape(-1).tolist()
+        keep = cv2.dnn.NMSBoxes(boxes, scores, 0.3, 0.4)
+        out = []
+        for i in np.asarray(keep).reshape(-1):
+            x, y, w, h = boxes[int(i)]
+            # HOG boxes are loose: trim the usual margin (about 10 % each side, 5 % top and bottom).
+            x, y, w, h = x + w // 10, y + h // 20, w - w // 5, h - h // 10
+            if h >= self.s.min_height:
+                out.append(Detection((x, y, w, h), scores[int(i)]))
+        return out
+
+
+def median_background(frames: list[np.ndarray]) -> np.ndarray | None:
+    """The per-pixel median of sampled frames: the empty scene wherever people keep moving."""
+    if not frames:
+        return None
+    return np.median(np.stack(frames), axis=0).astype(np.uint8)
+
+
+def make_detector(name: str, background: np.ndarray | None = None):
+    if name == "background":
+        return BackgroundDetector(background)
+    if name == "hog":
+        return HogDetector()
+    from ..errors import ConfigError
+
+    raise ConfigError(f"unknown detector {name!r}; choose one of: {', '.join(DETECTORS)}")

@@ -1,0 +1,374 @@
+"""From video to walks: ``skelreid extract`` and ``identify --video`` (issue 20).
+
+The real-clip tests read the first 30 frames of ``../shared/datasets/video/vtest.avi`` (a fixed
+street camera, up to 7 walkers): one extraction per module, shared. The layout mapping, folder
+labelling, tracker and error cases need no pose model (and the missing-extra error none of the
+extra at all).
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from skelreid.cli import main
+from skelreid.data.layouts import (CASIA_B_14, LAYOUTS, MEDIAPIPE_33, MEDIAPIPE_33_BONES, MEDIAPIPE_33_HIPS,
+                                   mediapipe_to_casia_b_14)
+
+REPO = Path(__file__).resolve().parents[1]
+VTEST = REPO.parent / "shared" / "datasets" / "video" / "vtest.avi"
+FRAMES = 30
+MIN_FRAMES = 10
+
+
+def _has_video_extra() -> bool:
+    try:
+        import cv2  # noqa: F401
+        from mediapipe.python.solutions import pose  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+needs_video = pytest.mark.skipif(not _has_video_extra(), reason='needs pip install "skelreid[video]" (make setup)')
+needs_vtest = pytest.mark.skipif(not VTEST.exists(), reason=f"real clip missing: {VTEST}")
+
+
+def _cli(capsys, *argv) -> tuple[int, str, str]:
+    rc = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def _error_line(err: str) -> str:
+    lines = [ln for ln in err.splitlines() if ln.startswith("skelreid: error:")]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+# ---------------------------------------------------------------------- layout
+def test_mediapipe_layout_is_registered_with_bones_and_hips():
+    layout = LAYOUTS.get("mediapipe_33")
+    assert layout is MEDIAPIPE_33 and layout.num_joints == 33 and layout.dims == 3
+    assert layout.joints[0] == "Nose" and layout.joints[23] == "LHip" and layout.joints[24] == "RHip"
+    assert MEDIAPIPE_33_HIPS == (layout.index("LHip"), layout.index("RHip"))
+    assert all(0 <= a < 33 and 0 <= b < 33 and a != b for a, b in MEDIAPIPE_33_BONES)
+
+
+def test_mapping_to_casia_b_14():
+    rng = np.random.default_rng(0)
+    mp = rng.normal(size=(5, 33, 3)).astype(np.float32)
+    cb = mediapipe_to_casia_b_14(mp)
+    assert cb.shape == (5, 14, 3) and cb.dtype == np.float32
+    j = MEDIAPIPE_33.index
+    c = CASIA_B_14.index
+    np.testing.assert_array_equal(cb[:, c("Head")], mp[:, j("Nose")])
+    np.testing.assert_allclose(cb[:, c("Neck")], (mp[:, j("LShoulder")] + mp[:, j("RShoulder")]) / 2, rtol=1e-6)
+    for name in ("Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle"):
+        for side in "LR":
+            np.testing.assert_array_equal(cb[:, c(side + name)], mp[:, j(side + name)])
+    with pytest.raises(ValueError):
+        mediapipe_to_casia_b_14(np.zeros((2, 20, 3)))
+
+
+# ---------------------------------------------------------------------- folders and labels
+def test_folder_layouts_give_labels(tmp_path):
+    from skelreid.video.extract import find_videos
+
+    for rel in ("alice/walk1.avi", "001/nm-01/090.avi", "casia/002-bg-02-018.mp4", "street.mp4",
+                "cams/a/b/clip.avi", "alice/notes.txt"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(b"x")
+    got = {e.rel: e for e in find_videos(tmp_path)}
+    assert sorted(got) == ["001/nm-01/090", "alice/walk1", "cams/a/b/clip", "casia/002-bg-02-018", "street"]
+    assert (got["alice/walk1"].person, got["alice/walk1"].walk) == ("alice", "walk1")
+    e = got["001/nm-01/090"]
+    assert (e.person, e.walk, e.condition, e.view) == ("001", "nm-01_090", "nm", "5")
+    e = got["casia/002-bg-02-018"]
+    assert (e.person, e.walk, e.condition, e.view) == ("002", "bg-02_018", "bg", "1")
+    assert not got["street"].labelled and not got["cams/a/b/clip"].labelled
+
+
+# ---------------------------------------------------------------------- tracker
+def _pose_at(x: float, y: float, h: float = 100.0):
+    from skelreid.video.pose import Pose
+
+    image = np.zeros((33, 2), np.float32)
+    image[:, 0], image[:, 1] = x, y + np.linspace(0, h, 33)
+    return Pose(np.zeros((33, 3), np.float32), image, np.ones(33, np.float32))
+
+
+def test_tracker_assignment_is_optimal_not_first_come():
+    from skelreid.video.detect import Detection
+    from skelreid.video.track import Tracker, TrackSettings
+
+    tr = Tracker(TrackSettings(pose_weight=0.0))
+    a, b = Detection((100, 100, 40, 100)), Detection((150, 100, 40, 100))
+    assert tr.step(0, [a, b], [None, None]) == [1, 2]
+    # Frame 1: detection d1 overlaps track 1 a little, d2 overlaps track 1 more but is track 2's.
+    # First-come greedy would give d2 to track 1 and start a new track for d1.
+    d1, d2 = Detection((114, 100, 40, 100)), Detection((136, 100, 40, 100))
+    assert tr.step(1, [d1, d2], [None, None]) == [1, 2]
+    assert len(tr.tracks) == 2
+
+
+def test_tracker_follows_walkers_through_a_gap_and_cuts_long_ones():
+    from skelreid.video.detect import Detection
+    from skelreid.video.extract import _walk_arrays
+    from skelreid.video.track import Tracker, TrackSettings, segments
+
+    tr = Tracker(TrackSettings(max_gap=3))
+    for f in range(40):
+        dets, poses = [], []
+        if not 10 <= f < 12 and not 20 <= f < 30:   # 2 frames unseen (bridged), then 10 (cut)
+            x = 10 + 5 * f
+            dets.append(Detection((x, 50, 40, 100)))
+            poses.append(_pose_at(x + 20, 50))
+        tr.step(f, dets, poses)
+    firsts = [t.obs[0].frame for t in tr.tracks]
+    assert firsts == [0, 30]
+    segs = segments(tr.tracks[0], 3)
+    assert [(s[0].frame, s[-1].frame) for s in segs] == [(0, 19)]
+    a = _walk_arrays(segs[0], "mediapipe_33")
+    np.testing.assert_array_equal(a["frame_index"], np.arange(20))
+    assert a["interpolated"].tolist() == [10 <= f < 12 for f in range(20)]
+    np.testing.assert_allclose(a["image"][10, 0, 0], 10 + 5 * 10 + 20)   # linear in the gap
+    assert a["frames"].shape == (20, 33, 3)
+    assert _walk_arrays(segs[0], "casia_b_14")["frames"].shape == (20, 14, 3)
+
+
+# ---------------------------------------------------------------------- errors
+def test_missing_extra_is_one_line_naming_it(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "cv2", None)
+    (tmp_path / "v.avi").write_bytes(b"x")
+    rc, _, err = _cli(capsys, "extract", tmp_path / "v.avi", "--out", tmp_path / "w")
+    assert rc == 2 and 'pip install "skelreid[video]"' in _error_line(err)
+
+
+def test_missing_mediapipe_is_one_line_naming_it(tmp_path, capsys, monkeypatch):
+    pytest.importorskip("cv2")
+    monkeypatch.setitem(sys.modules, "mediapipe.python.solutions", None)
+    monkeypatch.setitem(sys.modules, "mediapipe.python.solutions.pose", None)
+    (tmp_path / "v.avi").write_bytes(b"x")
+    rc, _, err = _cli(capsys, "extract", tmp_path / "v.avi", "--out", tmp_path / "w")
+    assert rc == 2 and 'skelreid[video]' in _error_line(err) and "MediaPipe" in err
+
+
+@needs_video
+@pytest.mark.parametrize("content, says", [
+    (b"", "empty file"),
+    (b"this is not a video at all\n" * 50, "video"),
+    (b"RIFF\x00\x10\x00\x00AVI LIST" + bytes(4000), "video"),
+])
+def test_unreadable_videos_name_the_file(tmp_path, capsys, content, says):
+    bad = tmp_path / "bad.avi"
+    bad.write_bytes(content)
+    rc, _, err = _cli(capsys, "extract", bad, "--out", tmp_path / "w", "--no-progress")
+    line = _error_line(err)
+    assert rc == 2 and str(bad) in line and says in line
+    assert not (tmp_path / "w").exists() or not list((tmp_path / "w").rglob("*.npz"))
+
+
+@needs_video
+@pytest.mark.parametrize("option, name", [("--overlay", "tracks.png"), ("--sheet", "sheet.mp4")])
+def test_picture_names_of_the_wrong_kind_are_refused_first(tmp_path, capsys, option, name):
+    video = _write_video(tmp_path / "v.avi", [np.zeros((64, 64, 3), np.uint8)] * 2)
+    rc, _, err = _cli(capsys, "extract", video, "--out", tmp_path / "w", option, tmp_path / name)
+    assert rc == 2 and option in _error_line(err) and not (tmp_path / "w").exists()
+
+
+@needs_video
+def test_missing_path_and_folder_without_videos(tmp_path, capsys):
+    rc, _, err = _cli(capsys, "extract", tmp_path / "nope.avi", "--out", tmp_path / "w")
+    assert rc == 2 and "nope.avi" in _error_line(err) and "not found" in err
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "readme.txt").write_text("hi")
+    rc, _, err = _cli(capsys, "extract", tmp_path / "docs", "--out", tmp_path / "w")
+    assert rc == 2 and str(tmp_path / "docs") in _error_line(err) and "no video files" in err
+
+
+def _write_video(path: Path, frames: list[np.ndarray], fps: float = 10.0) -> Path:
+    import cv2
+
+    h, w = frames[0].shape[:2]
+    wr = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (w, h))
+    for f in frames:
+        wr.write(f)
+    wr.release()
+    return path
+
+
+@needs_video
+def test_video_without_people_writes_nothing_and_says_so(tmp_path, capsys):
+    still = np.full((120, 160, 3), 90, np.uint8)
+    still[40:80, 60:100] = 200          # a fixed object, never moving
+    video = _write_video(tmp_path / "empty_street.avi", [still] * 20)
+    rc, out, err = _cli(capsys, "extract", video, "--out", tmp_path / "w", "--no-progress")
+    assert rc == 0
+    assert "no person found in 20 frame(s); nothing written" in err and "0 walk(s)" in out
+    assert not (tmp_path / "w").exists() or not [p for p in (tmp_path / "w").rglob("*") if p.is_file()]
+
+
+def test_interrupted_write_leaves_no_walk_file(tmp_path, monkeypatch):
+    from skelreid.video import extract as ex
+
+    entry = ex.VideoEntry(tmp_path / "clip.avi", "clip")
+    entry.path.write_bytes(b"x")
+    walk = {"frames": np.zeros((12, 33, 3), np.float32), "walk": np.array("t001"), "track": np.array(1)}
+    res = ex.VideoResult(entry, {}, walks=[dict(walk), dict(walk, walk=np.array("t002"))])
+    calls = []
+    real = ex.save_npz
+
+    def dying(path, **arrays):
+        calls.append(path)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        real(path, **arrays)
+
+    monkeypatch.setattr(ex, "save_npz", dying)
+    with pytest.raises(KeyboardInterrupt):
+        ex.write_walks(tmp_path / "out", res, ex.ExtractSettings())
+    left = [p for p in (tmp_path / "out").rglob("*") if p.is_file()]
+    assert left == [] and not ex.is_done(tmp_path / "out", entry, ex.ExtractSettings())
+    monkeypatch.setattr(ex, "save_npz", real)
+    paths = ex.write_walks(tmp_path / "out", res, ex.ExtractSettings())
+    assert [p.name for p in paths] == ["t001.npz", "t002.npz"]
+    assert ex.is_done(tmp_path / "out", entry, ex.ExtractSettings())
+    assert not ex.is_done(tmp_path / "out", entry, ex.ExtractSettings(min_frames=99))
+
+
+def test_casia_b_tree_walks_read_as_the_presets_expect(tmp_path):
+    """A CASIA-B video's walk: 14 joints, person/condition/view as the CASIA-B reader names them, read
+    by the generic reader (``train --dataset casia_b_cve --set data.dataset=generic --root WALKS``)."""
+    from skelreid.data.readers.generic import read_generic
+    from skelreid.video import extract as ex
+    from skelreid.video.track import Observation
+
+    (tmp_path / "videos" / "001" / "nm-01").mkdir(parents=True)
+    (tmp_path / "videos" / "001" / "nm-01" / "090.avi").write_bytes(b"x")
+    entry = ex.find_videos(tmp_path / "videos")[0]
+    seg = [Observation(f, (10, 10, 40, 100), _pose_at(30, 10)) for f in range(12)]
+    arrays = ex.label_walk(ex._walk_arrays(seg, "casia_b_14"), entry, "casia_b_14", "t001", 1, 25.0, (320, 240))
+    res = ex.VideoResult(entry, {}, walks=[arrays])
+    settings = ex.ExtractSettings(layout="casia_b_14")
+    assert [p.relative_to(tmp_path) for p in ex.write_walks(tmp_path / "walks", res, settings)] == \
+        [Path("walks/001/nm-01_090.npz")]
+    (s,) = read_generic(tmp_path / "walks")
+    assert (s.person, s.walk, s.condition, s.view, s.layout) == ("001", "nm-01_090", "nm", "5", "casia_b_14")
+    assert s.frames.shape == (12, 14, 3)
+    assert np.load(s.source)["world"].shape == (12, 33, 3)
+
+
+# ---------------------------------------------------------------------- the real clip
+@pytest.fixture(scope="module")
+def extracted(tmp_path_factory):
+    if not (_has_video_extra() and VTEST.exists()):
+        pytest.skip("needs the video extra and the real clip")
+    base = tmp_path_factory.mktemp("video")
+    out = base / "walks"
+    argv = ["extract", str(VTEST), "--out", str(out), "--frames", str(FRAMES), "--min-frames", str(MIN_FRAMES),
+            "--sheet", str(base / "sheet.png"), "--no-progress"]
+    assert main(argv) == 0
+    return base, out, argv
+
+
+@needs_video
+@needs_vtest
+def test_extract_real_clip_to_generic_walks(extracted):
+    from skelreid.data.readers.generic import read_generic
+
+    base, out, _ = extracted
+    seqs = read_generic(out)
+    assert len(seqs) >= 2
+    assert len({s.person for s in seqs}) == len(seqs)            # one identity per track
+    for s in seqs:
+        assert s.layout == "mediapipe_33" and s.frames.shape[1:] == (33, 3) and len(s.frames) >= MIN_FRAMES
+        assert s.person == f"vtest_{s.walk}"
+        z = np.load(s.source, allow_pickle=False)
+        t = len(s.frames)
+        assert z["image"].shape == (t, 33, 2) and z["visibility"].shape == (t, 33) and z["box"].shape == (t, 4)
+        np.testing.assert_array_equal(np.diff(z["frame_index"]), 1)
+        assert 0 <= z["frame_index"][0] and z["frame_index"][-1] < FRAMES
+        assert float(z["fps"]) == 10.0 and str(z["source_video"]) == str(VTEST)
+        assert z["video_size"].tolist() == [768, 576]
+        # World landmarks: metres, origin between the hips, a body a metre or two tall.
+        hips = s.frames[:, list(MEDIAPIPE_33_HIPS)].mean(axis=1)
+        assert np.abs(hips).max() < 0.05
+        height = s.frames[:, 27:29, 1].mean(axis=1) - s.frames[:, 0, 1]   # ankles below the nose (y down)
+        assert 0.8 < float(np.median(height)) < 2.2
+        # Image landmarks lie on the person: the hip centre inside the box.
+        x, y, w, h = z["box"].T
+        hx = z["image"][:, list(MEDIAPIPE_33_HIPS), 0].mean(axis=1)
+        assert (np.abs(hx - (x + w / 2)) < w).mean() > 0.9
+    png = (base / "sheet.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@needs_video
+@needs_vtest
+def test_both_detectors_find_the_same_walkers_on_a_real_frame():
+    from skelreid.video.detect import make_detector
+    from skelreid.video.extract import _background
+    from skelreid.video.source import iter_frames
+    from skelreid.video.track import iou
+
+    frame = next(f for _, f in iter_frames(VTEST, 0, 1))
+    bg = make_detector("background", _background(VTEST, 0, 60, 795))(frame)
+    hog = make_detector("hog")(frame)
+    people = [d for d in bg if not d.merged]
+    assert len(people) >= 3 and all(d.box[3] > d.box[2] for d in people)
+    assert sum(any(iou(h.box, d.box) > 0.3 for d in people) for h in hog) >= 2
+
+
+@needs_video
+@needs_vtest
+def test_rerun_skips_done_video(extracted, capsys):
+    _, out, argv = extracted
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("*.npz")}
+    rc, stdout, err = _cli(capsys, *argv[:-3], "--no-progress")
+    assert rc == 0 and "already extracted" in err and "1 already done" in stdout
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*.npz")} == before
+
+
+def _synthetic_33(folder: Path, persons: int = 4, walks: int = 3, frames: int = 40) -> Path:
+    """Smooth 33-landmark walks, a gait of its own per person (for a tiny model to train on)."""
+    rng = np.random.default_rng(0)
+    t = np.arange(frames)[:, None, None] / 10.0
+    for p in range(persons):
+        base, amp, freq = rng.normal(size=(33, 3)) * 0.3, rng.uniform(0.05, 0.2, (33, 3)), 1 + 0.3 * p
+        for w in range(walks):
+            f = base + amp * np.sin(2 * np.pi * freq * t + w) + rng.normal(scale=0.01, size=(frames, 33, 3))
+            (folder / f"p{p}").mkdir(parents=True, exist_ok=True)
+            np.savez(folder / f"p{p}" / f"w{w}.npz", frames=f.astype(np.float32), layout="mediapipe_33")
+    return folder
+
+
+@needs_video
+@needs_vtest
+def test_identify_straight_from_video(extracted, tmp_path, capsys):
+    base, out, _ = extracted
+    run = tmp_path / "run"
+    rc, _, err = _cli(capsys, "train-encoder", "--dataset", "generic", "--root", _synthetic_33(tmp_path / "syn"),
+                      "--epochs", "1", "--set", "encoder.hidden=8", "--set", "encoder.proj_dim=8",
+                      "--set", "encoder.batch_size=16", "--set", "data.clip=2", "--no-progress", "--out", run)
+    assert rc == 0, err
+    gallery = tmp_path / "gallery.npz"
+    rc, _, err = _cli(capsys, "enrol", run, "--dataset", "generic", "--root", out, "--gallery", gallery,
+                      "--no-progress")
+    assert rc == 0, err
+    overlay = tmp_path / "named.mp4"
+    rc, stdout, err = _cli(capsys, "identify", run, "--gallery", gallery, "--video", VTEST, "--frames", FRAMES,
+                           "--min-frames", MIN_FRAMES, "--overlay", overlay, "--no-progress")
+    assert rc == 0, err
+    walks = sorted(f"vtest_{p.stem}/{p.stem}" for p in out.rglob("*.npz"))
+    lines = [ln for ln in stdout.splitlines() if "->" in ln]
+    assert sorted(ln.split()[0] for ln in lines) == walks
+    # The clip's tracks are the gallery's walks: each is named as itself.
+    assert "top-1 accuracy: 100.00%" in stdout
+    import cv2
+
+    cap = cv2.VideoCapture(str(overlay))
+    assert cap.isOpened() and int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == FRAMES
+    cap.release()
