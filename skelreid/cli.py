@@ -460,7 +460,7 @@ def _video_pictures(args: argparse.Namespace, res, several: bool, labels: dict |
 
 
 def cmd_extract(args: argparse.Namespace) -> int:
-    from .training.resume import note
+    from .console import note
     from .video.extract import extract, find_videos
 
     settings = _video_settings(args)
@@ -485,7 +485,7 @@ def _video_embeddings(args: argparse.Namespace, model):
     """``identify --video``: the clip's tracks extracted, embedded; the overlay labelled afterwards."""
     from .data.filtering import exclude_unusable
     from .errors import DataError
-    from .training.resume import note
+    from .console import note
     from .video.extract import extract_video, find_videos, walk_sequences
 
     d = model.cfg.data
