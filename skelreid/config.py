@@ -78,6 +78,10 @@ class RNConfig:
 class RetrievalConfig:
     feature: str = "sc"              # window feature: sc (3*f*256) | ap (mean over steps, 768)
     pooling: str = "mean"            # mean over a walk's windows | none (per window)
+    # issue 19: probe/gallery units (skelreid/evaluation/units.py)
+    unit: str = "both"               # both | sequence (per subsequence, the literature's) | walk (mean of windows)
+    sequence_feature: str = "ap"     # window feature of the per-subsequence unit: ap | sc
+    select_on_test: bool = False     # also the milestone with the best probe Rank-1 (optimistic, labelled)
 
 
 @dataclass
@@ -261,6 +265,8 @@ def validate(cfg: RunConfig) -> None:
         "train.fused_adam": (cfg.train.fused_adam, ("auto", "on", "off")),
         "retrieval.feature": (cfg.retrieval.feature, ("sc", "ap")),
         "retrieval.pooling": (cfg.retrieval.pooling, ("mean", "none")),
+        "retrieval.unit": (cfg.retrieval.unit, ("both", "sequence", "walk")),             # issue 19
+        "retrieval.sequence_feature": (cfg.retrieval.sequence_feature, ("ap", "sc")),     # issue 19
     }
     for name, (value, valid) in choices.items():
         if value not in valid:
@@ -308,8 +314,9 @@ def milestone_list(value, epochs: int) -> list[int]:
 
 def _validate_splits(d: DataConfig) -> None:
     """Predefined splits (``sets``), legacy test splits and probe/gallery pairs must agree."""
-    if d.source not in ("raw", "reference_npy"):
-        raise ConfigError(f"option data.source={d.source!r} is not valid; choose one of: raw, reference_npy")
+    if d.source not in ("raw", "reference_npy", "successors_npy"):
+        raise ConfigError(f"option data.source={d.source!r} is not valid; choose one of: raw, reference_npy, "
+                          "successors_npy")
     if d.view is not None:
         d.view = str(d.view)
     if not isinstance(d.sets, dict) or not all(isinstance(v, list) and v for v in d.sets.values()):

@@ -80,6 +80,10 @@ def prepare(cfg: RunConfig, manifest_path: Path | None = None, sequences: list |
     d = cfg.data
     if d.source == "reference_npy":
         return _prepare_reference(cfg, manifest_path)
+    if d.source == "successors_npy":  # issue 19: the successors' released split
+        from .successors import prepare_successors
+
+        return prepare_successors(cfg, manifest_path)
     seqs = sequences if sequences is not None else load_sequences(d, persons=d.persons, progress=cfg.progress)
     seqs = select_view(seqs, d.view)
     seqs, excluded = usable_sequences(cfg, seqs)
@@ -625,17 +629,26 @@ def evaluate_probe_gallery(cfg: RunConfig, p: Prepared, models: dict, device: to
     """Retrieval for every probe/gallery pair (same-walk matches excluded by walk id)."""
     from .evaluation.retrieval import evaluate_retrieval, pairwise_euclidean, sequence_features
 
+    from .evaluation.units import pair_units, unit_features  # issue 19
+
     feats: dict = {}
+    vecs: dict = {}
+
+    def vectors(name: str, feature: str):  # one encoder pass per split, every window feature needed
+        if name not in vecs:
+            c = contexts(cfg, models, p.splits[name], device, training=False)
+            vecs[name] = {f: window_vectors(c, f) for f in unit_features(cfg.retrieval)}
+        return vecs[name][feature]
 
     def features(name: str):
         if name not in feats:
             ws = p.splits[name]
-            vec = window_vectors(contexts(cfg, models, ws, device, training=False), cfg.retrieval.feature)
+            vec = vectors(name, cfg.retrieval.feature)
             if cfg.retrieval.pooling == "mean":
                 pooled, walk_idx = sequence_features(vec, ws.walk, how="mean")
                 walk_idx = np.asarray(walk_idx)
                 feats[name] = (pooled, ws.walk_person[walk_idx], walk_idx)
-            elif cfg.data.source == "reference_npy":
+            elif cfg.data.source in ("reference_npy", "successors_npy"):
                 # The authors' files have no walk boundaries (one pseudo-walk per person and split):
                 # exclude only the probe window itself, as the reference's 2nd-nearest rule intends.
                 feats[name] = (vec, ws.label, ws.walk * len(p.windows) + ws.position)
@@ -649,6 +662,9 @@ def evaluate_probe_gallery(cfg: RunConfig, p: Prepared, models: dict, device: to
         rep = evaluate_retrieval(pairwise_euclidean(q, g), qy, gy, probe_walks=qw, gallery_walks=gw)
         rep["features"] = {"window": cfg.retrieval.feature, "pooling": cfg.retrieval.pooling}
         rep["probe"], rep["gallery"] = pair["probe"], pair["gallery"]
+        rep["units"] = pair_units(cfg.retrieval, lambda n, f: vectors(n, f), p.splits[pair["probe"]],  # issue 19
+                                  p.splits[pair["gallery"]], pair["probe"], pair["gallery"],
+                                  per_window_groups=cfg.data.source != "raw")
         out["pairs"][pair["name"]] = rep
         if "retrieval" not in out:
             out.update(retrieval=rep, primary_pair=pair["name"], test_features=q, test_labels=qy)
@@ -704,6 +720,10 @@ def run(cfg: RunConfig, run_dir: str | Path, stages: tuple[str, ...] = STAGES,
         from .reports.milestones import write_milestone_reports
 
         write_milestone_reports(run_dir, cfg)
+    if protocol != "legacy" and cfg.retrieval.select_on_test:  # issue 19: optimistic row, labelled
+        from .reports.pg_units import write_optimistic
+
+        out["select_on_test"] = write_optimistic(run_dir, cfg)
     return out
 
 

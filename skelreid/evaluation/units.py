@@ -43,6 +43,8 @@ __all__ = [
     "average_precisions",
     "walk_means",
     "score_unit",
+    "unit_features",
+    "pair_units",
 ]
 
 #: The two probe/gallery units, in report order.
@@ -203,3 +205,41 @@ def score_unit(probe_features, probe_ids, gallery_features, gallery_ids, probe_g
     return {"rank1": rk[1], "rank5": rk[5], "rank10": rk[10], "mAP": float(np.nanmean(ap_all)),
             "cmc": cmc, "num_probes": int(len(q)), "num_gallery": int(len(gx)),
             "num_without_match": int((~with_match).sum()), "num_ap_queries": int(np.isfinite(ap_all).sum())}
+
+
+def unit_features(retrieval) -> list[str]:
+    """The window features a probe/gallery evaluation needs: the walk-level ``retrieval.feature``
+    and, when the per-subsequence unit is scored, ``retrieval.sequence_feature``."""
+    unit = getattr(retrieval, "unit", "both")
+    out = [retrieval.feature]
+    if unit in ("both", "sequence"):
+        out.append(getattr(retrieval, "sequence_feature", "ap"))
+    return list(dict.fromkeys(out))
+
+
+def pair_units(retrieval, vectors_of, probe, gallery, probe_name: str, gallery_name: str,
+               per_window_groups: bool = False) -> dict:
+    """Both units (or the one ``retrieval.unit`` names) of one probe/gallery pair.
+
+    ``vectors_of(split_name, feature)`` gives the split's window vectors ``[N, D]``; ``probe`` and
+    ``gallery`` are the splits' window sets (``label``, ``walk``, ``position``, ``walk_person``).
+    Gallery items of the probe's own walk are excluded (a no-op for disjoint splits); with
+    ``per_window_groups`` (preprocessed layouts without walk boundaries) only the same window is."""
+    unit = getattr(retrieval, "unit", "both")
+    out = {}
+    for u in (UNITS if unit == "both" else (unit,)):
+        feature = getattr(retrieval, "sequence_feature", "ap") if u == "sequence" else retrieval.feature
+        q, g = vectors_of(probe_name, feature), vectors_of(gallery_name, feature)
+        if u == "sequence":
+            if per_window_groups:
+                qg, gg = probe.walk * 10**7 + probe.position, gallery.walk * 10**7 + gallery.position
+            else:
+                qg, gg = probe.walk, gallery.walk
+            rep = score_unit(q, probe.label, g, gallery.label, qg, gg)
+        else:
+            qm, qw = walk_means(q, probe.walk)
+            gm, gw = walk_means(g, gallery.walk)
+            rep = score_unit(qm, probe.walk_person[qw], gm, gallery.walk_person[gw], qw, gw)
+        rep.update(unit=u, label=UNIT_LABELS[u], feature=feature, pooling="none" if u == "sequence" else "mean")
+        out[u] = rep
+    return out
