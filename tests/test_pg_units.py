@@ -84,3 +84,19 @@ def test_walk_means():
     x = np.array([[0.0, 2.0], [2.0, 4.0], [10.0, 10.0]])
     means, ids = walk_means(x, np.array([5, 5, 3]))
     assert ids.tolist() == [3, 5] and means.tolist() == [[10.0, 10.0], [1.0, 3.0]]
+
+
+def test_score_unit_fast_path_equals_sklearn_and_sorted_ranks_with_ties():
+    rng = np.random.default_rng(2)
+    q = rng.integers(0, 3, size=(40, 2)).astype(float)
+    g = rng.integers(0, 3, size=(60, 2)).astype(float)
+    qy, gy = rng.integers(0, 4, 40), rng.integers(0, 4, 60)
+    qg, gg = rng.integers(0, 5, 40), rng.integers(0, 5, 60)
+    for groups in ((None, None), (qg, gg)):
+        fast = score_unit(q, qy, g, gy, *groups, chunk=7)
+        slow = score_unit(q, qy, g, gy, *groups, ap="sklearn")
+        assert fast["mAP"] == pytest.approx(slow["mAP"], abs=1e-12)
+        d = euclidean_distances(q, g)
+        ex = None if groups[0] is None else groups[1][None, :] == groups[0][:, None]
+        rk = rank_k(d, qy, gy, ks=(1, 5, 10), excluded=ex)
+        assert (fast["rank1"], fast["rank5"], fast["rank10"]) == (rk[1], rk[5], rk[10])

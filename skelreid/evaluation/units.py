@@ -128,8 +128,12 @@ def average_precisions(dist, probe_ids, gallery_ids, excluded=None) -> np.ndarra
     the number of correct matches. Excluded items go last with distance +inf and never match, so
     they change no precision at a correct match. NaN for a probe without a positive."""
     dist, order, matches = _matches(dist, probe_ids, gallery_ids, excluded)
-    g = dist.shape[1]
-    d_sorted = np.take_along_axis(dist, order, axis=1)
+    return _ap_sorted(np.take_along_axis(dist, order, axis=1), matches)
+
+
+def _ap_sorted(d_sorted: np.ndarray, matches: np.ndarray) -> np.ndarray:
+    """:func:`average_precisions` from distances sorted per row and the matches in that order."""
+    g = d_sorted.shape[1]
     ends = np.ones_like(matches)
     ends[:, :-1] = d_sorted[:, :-1] != d_sorted[:, 1:]          # last position of each tie group
     idx = np.where(ends, np.arange(g)[None, :], g)
@@ -140,6 +144,66 @@ def average_precisions(dist, probe_ids, gallery_ids, excluded=None) -> np.ndarra
     with np.errstate(invalid="ignore", divide="ignore"):
         ap = (matches * precision_at_end).sum(axis=1) / positives
     return np.where(positives > 0, ap, np.nan)
+
+
+def _first_hit_ranks(dist: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    """1-based rank of each row's nearest correct match under a stable sort (0: no correct match),
+    without sorting: the items strictly nearer, plus the tied ones earlier in gallery order."""
+    d_min = np.where(pos, dist, np.inf).min(axis=1)
+    has = pos.any(axis=1)
+    first_idx = np.argmax(pos & (dist == d_min[:, None]), axis=1)
+    nearer = (dist < d_min[:, None]).sum(axis=1)
+    tied_before = ((dist == d_min[:, None]) & (np.arange(dist.shape[1])[None, :] < first_idx[:, None])).sum(axis=1)
+    return np.where(has, nearer + tied_before + 1, 0)
+
+
+def _squared_distances(a: np.ndarray, b: np.ndarray, b_sq: np.ndarray) -> np.ndarray:
+    """``max(|a|^2 + |b|^2 - 2ab, 1e-12)`` in float64, the dot products in ``b``'s dtype (float32 for
+    encoder features, as the authors' torch code): the square of :func:`euclidean_distances`, the
+    same order and the same ties."""
+    a_sq = (a.astype(np.float64) ** 2).sum(1)
+    dot = (a.astype(b.dtype, copy=False) @ b.T).astype(np.float64)
+    return np.maximum(a_sq[:, None] + b_sq[None, :] - 2.0 * dot, 1e-12)
+
+
+def _ap_chunk(dist: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    """:func:`_ap_by_counts` of every row at once: rows are shifted apart (row r by r * span) so one
+    global sort and one ``searchsorted`` serve all rows. NaN for a row without a correct match."""
+    b, g = dist.shape
+    finite = np.isfinite(dist)
+    top = float(dist[finite].max()) if finite.any() else 0.0
+    span = top + 1.0
+    shifted = np.where(finite, dist, top + 0.5) + (np.arange(b, dtype=np.float64) * span)[:, None]
+    npos = pos.sum(axis=1)
+    start = np.concatenate([[0], np.cumsum(npos)[:-1]])
+    end = start + npos
+    p = np.sort(shifted[pos])                        # rows' ranges are disjoint: sorted within each row
+    if len(p) == 0:
+        return np.full(b, np.nan)
+    row_of_p = np.repeat(np.arange(b), npos)
+    idx = np.searchsorted(p, shifted, side="left")   # [b, g]: bucket of each item
+    keep = idx < end[:, None]                        # items beyond the row's last positive count for none
+    counts = np.bincount(idx[keep], minlength=len(p))
+    c = np.cumsum(counts)
+    before = np.where(start > 0, c[np.maximum(start - 1, 0)], 0)
+    tp = np.searchsorted(p, p, side="right") - start[row_of_p]
+    n_at = c[start[row_of_p] + tp - 1] - before[row_of_p]
+    sums = np.bincount(row_of_p, weights=tp / n_at, minlength=b)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(npos > 0, sums / npos, np.nan)
+
+
+def _ap_by_counts(d: np.ndarray, pos: np.ndarray) -> float:
+    """scikit-learn's AP of one row without a full sort: the mean over correct matches j of
+    (#correct with distance <= d_j) / (#items with distance <= d_j); equal to the tie-aware
+    threshold sum of ``average_precision_score``."""
+    p = np.sort(d[pos])
+    if len(p) == 0:
+        return float("nan")
+    tp = np.searchsorted(p, p, side="right")
+    n = np.cumsum(np.bincount(np.searchsorted(p, d, side="left"), minlength=len(p) + 1)[: len(p)])
+    n_at = n[tp - 1]
+    return float(np.mean(tp / n_at))
 
 
 def walk_means(window_features, walk_index) -> tuple[np.ndarray, np.ndarray]:
@@ -181,19 +245,27 @@ def score_unit(probe_features, probe_ids, gallery_features, gallery_ids, probe_g
         raise SkelreidError("probe/gallery scoring needs a non-empty probe set and gallery")
     if ap not in ("fast", "sklearn"):
         raise ValueError(f"ap must be 'fast' or 'sklearn', got {ap!r}")
-    ap_fn = average_precisions if ap == "fast" else sklearn_average_precisions
     max_rank = max(1, min(int(max_rank), len(gx)))
     first_hit, aps = [], []
+    dtype = np.float32 if (q.dtype == np.float32 and gx.dtype == np.float32) else np.float64
+    gx = gx.astype(dtype, copy=False)
+    gsq = (gx.astype(np.float64) ** 2).sum(1)
     for s in range(0, len(q), chunk):
         sl = slice(s, s + chunk)
-        dist = euclidean_distances(q[sl], gx)
+        dist = _squared_distances(q[sl], gx, gsq)   # ranks and AP only need the order: no sqrt
         excluded = None
         if probe_groups is not None:
             excluded = np.asarray(gallery_groups)[None, :] == np.asarray(probe_groups)[sl, None]
-        _, _, m = _matches(dist, qy[sl], gy, excluded)
-        hit = m.any(axis=1)
-        first_hit.append(np.where(hit, m.argmax(axis=1) + 1, 0))
-        aps.append(ap_fn(dist, qy[sl], gy, excluded))
+        if excluded is not None:
+            dist = np.where(excluded, np.inf, dist)
+        pos = gy[None, :] == qy[sl, None]
+        if excluded is not None:
+            pos &= ~excluded
+        first_hit.append(_first_hit_ranks(dist, pos))
+        if ap == "fast":
+            aps.append(_ap_chunk(dist, pos))
+        else:
+            aps.append(sklearn_average_precisions(dist, qy[sl], gy, excluded))
     first = np.concatenate(first_hit)
     ap_all = np.concatenate(aps)
     with_match = first > 0
