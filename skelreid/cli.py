@@ -51,7 +51,9 @@ def _add_run_options(ap: argparse.ArgumentParser) -> None:
     g.add_argument("--manner", choices=["ap", "sc"], help="RN input: ap (per step) or sc (per window)")
     g.add_argument("--rn-epochs", type=int, help="RN epochs (preset default)")
     g.add_argument("--select-on-test", action="store_true",
-                   help="choose the RN epoch on TEST accuracy, as the reference code does (labelled in reports)")
+                   help="choose the RN epoch on TEST accuracy, as the reference code does; probe/gallery: also the "
+                        "encoder milestone with the best probe Rank-1, as the successors' code does (labelled "
+                        "optimistic in reports)")
     g.add_argument("--report-both", action="store_true", help="report validation- and test-selected epochs")
     g.add_argument("--paper-like", action="store_true",
                    help="also the reference's own RN for a like-for-like row: trained on train + validation walks, "
