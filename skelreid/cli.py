@@ -31,7 +31,17 @@ def _add_run_options(ap: argparse.ArgumentParser) -> None:
     g.add_argument("--short-walks", choices=CHOICES["data.short_walks"],
                    help="walks too short for one window: skip them (default; counted in the reports) or error")
     g.add_argument("--source", choices=CHOICES["data.source"],
-                   help="raw dataset files (default) or the authors' preprocessed npy layout (--root holds Datasets/)")
+                   help="raw dataset files (default), the CAGE authors' preprocessed npy layout, or the successors' "
+                        "(SPC-MGR/TranSG/MoCos Preprocess.py: train_npy_data/, test_npy_data/<split>/); "
+                        "--root holds Datasets/")
+    g.add_argument("--pg-unit", choices=CHOICES["retrieval.unit"],
+                   help="probe/gallery scoring unit: sequence (each f-frame subsequence, the literature's protocol), "
+                        "walk (mean of a walk's windows), or both (default)")
+    g.add_argument("--sequence-feature", choices=CHOICES["retrieval.sequence_feature"],
+                   help="window feature of the per-subsequence unit (default ap: mean of the context vectors)")
+    g.add_argument("--split-seeds", metavar="S1,S2,...",
+                   help="probe/gallery: one run per seeded split (OUT/split_<s>/, encoders retrained per split), "
+                        "then mean ± std")
     g = ap.add_argument_group("encoder (reference options)")
     g.add_argument("--method", choices=CHOICES["encoder.method"], help="cage (contrastive, default) or age")
     g.add_argument("--model", choices=CHOICES["encoder.model"], help="pretext task")
@@ -44,7 +54,9 @@ def _add_run_options(ap: argparse.ArgumentParser) -> None:
     g.add_argument("--manner", choices=CHOICES["rn.manner"], help="RN input: ap (per step) or sc (per window)")
     g.add_argument("--rn-epochs", type=int, help="RN epochs (preset default)")
     g.add_argument("--select-on-test", action="store_true",
-                   help="choose the RN epoch on TEST accuracy, as the reference code does (labelled in reports)")
+                   help="choose the RN epoch on TEST accuracy, as the reference code does; probe/gallery: also the "
+                        "encoder milestone with the best probe Rank-1, as the successors' code does (labelled "
+                        "optimistic in reports)")
     g.add_argument("--report-both", action="store_true", help="report validation- and test-selected epochs")
     g.add_argument("--paper-like", action="store_true",
                    help="also the reference's own RN for a like-for-like row: trained on train + validation walks, "
@@ -89,12 +101,14 @@ def _config_from_args(args: argparse.Namespace):
         "encoder": {"method": args.method, "model": args.model, "attention": args.attention,
                     "temperature": args.temperature, "epochs": args.epochs},
         "rn": {"manner": args.manner, "epochs": args.rn_epochs},
+        "retrieval": {"unit": args.pg_unit, "sequence_feature": args.sequence_feature},
         "seed": args.seed, "device": args.device, "checkpoint_minutes": args.checkpoint_minutes,
         "threads": args.threads, "monitor_every": args.monitor_every,
         "milestones": args.milestones.split(",") if args.milestones else None,
     }
     if args.select_on_test:
         named["rn"]["select"] = "test"
+        named["retrieval"]["select_on_test"] = True  # probe/gallery: the best-probe-Rank-1 milestone
     if args.report_both:
         named["rn"]["report_both"] = True
     if args.paper_like:
@@ -157,6 +171,13 @@ def cmd_train(args: argparse.Namespace, stages: tuple[str, ...] | None = None) -
         if args.stages:
             stages = tuple(s.strip() for s in args.stages.split(",") if s.strip())
     out = Path(args.out) if args.out else _default_out(cfg)
+    if getattr(args, "split_seeds", None):  # several seeded probe/gallery splits
+        from .multisplit import format_split_summary, run_split_seeds
+
+        result = run_split_seeds(cfg, out, _int_list(args.split_seeds, "--split-seeds"), stages)
+        print(format_split_summary(result))
+        print(f"run folder: {out}  (results.md; one run per split in split_<s>/)")
+        return 0
     if getattr(args, "seeds", None):
         from .pipeline import run_seeds
         from .reports.results import format_seed_summary

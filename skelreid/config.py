@@ -83,6 +83,10 @@ class RNConfig:
 class RetrievalConfig:
     feature: str = "sc"              # window feature: sc (3*f*256) | ap (mean over steps, 768)
     pooling: str = "mean"            # mean over a walk's windows | none (per window)
+    # probe/gallery units (skelreid/evaluation/units.py)
+    unit: str = "both"               # both | sequence (per subsequence, the literature's) | walk (mean of windows)
+    sequence_feature: str = "ap"     # window feature of the per-subsequence unit: ap | sc
+    select_on_test: bool = False     # also the milestone with the best probe Rank-1 (optimistic, labelled)
 
 
 @dataclass
@@ -136,11 +140,13 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "data.normalise": NORMALISATIONS,
     "data.nan_policy": POLICIES,
     "data.short_walks": ("skip", "error"),
-    "data.source": ("raw", "reference_npy"),
+    "data.source": ("raw", "reference_npy", "successors_npy"),
     "train.step": STEP_MODES,
     "train.fused_adam": ("auto", "on", "off"),
     "retrieval.feature": ("sc", "ap"),
     "retrieval.pooling": ("mean", "none"),
+    "retrieval.unit": ("both", "sequence", "walk"),
+    "retrieval.sequence_feature": ("ap", "sc"),
 }
 
 SECTIONS = {"data": DataConfig, "encoder": EncoderConfig, "rn": RNConfig, "retrieval": RetrievalConfig,

@@ -29,6 +29,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("protocols and reports", ("evaluation.protocols", "reports")),
     ("using a trained model", ("inference",)),
     ("orchestration", ("pipeline",)),
+    ("several splits", ("multisplit",)),
     ("front door", ("cli", "torchrun", "__init__")),
 ]
 

@@ -20,6 +20,7 @@ from ..training.checkpoint import load_checkpoint
 from ..training.recognition import EvalSet, RecognitionNet, window_logits
 from .metrics import classification_report
 from .retrieval import evaluate_retrieval, pairwise_euclidean, sequence_features
+from .units import pair_units, unit_features
 
 
 def load_rn(run_dir: Path, rule: str, device: torch.device) -> tuple[RecognitionNet, dict]:
@@ -103,16 +104,23 @@ def _per_view(p, test: EvalSet, scores: np.ndarray) -> dict:
 def evaluate_probe_gallery(cfg: RunConfig, p, models: dict, device: torch.device) -> dict:
     """Retrieval for every probe/gallery pair (same-walk matches excluded by walk id)."""
     feats: dict = {}
+    vecs: dict = {}
+
+    def vectors(name: str, feature: str):  # one encoder pass per split, every window feature needed
+        if name not in vecs:
+            c = contexts(cfg, models, p.splits[name], device, training=False)
+            vecs[name] = {f: window_vectors(c, f) for f in unit_features(cfg.retrieval)}
+        return vecs[name][feature]
 
     def features(name: str):
         if name not in feats:
             ws = p.splits[name]
-            vec = window_vectors(contexts(cfg, models, ws, device, training=False), cfg.retrieval.feature)
+            vec = vectors(name, cfg.retrieval.feature)
             if cfg.retrieval.pooling == "mean":
                 pooled, walk_idx = sequence_features(vec, ws.walk, how="mean")
                 walk_idx = np.asarray(walk_idx)
                 feats[name] = (pooled, ws.walk_person[walk_idx], walk_idx)
-            elif cfg.data.source == "reference_npy":
+            elif cfg.data.source in ("reference_npy", "successors_npy"):
                 # The authors' files have no walk boundaries (one pseudo-walk per person and split):
                 # exclude only the probe window itself, as the reference's 2nd-nearest rule intends.
                 feats[name] = (vec, ws.label, ws.walk * len(p.windows) + ws.position)
@@ -126,6 +134,9 @@ def evaluate_probe_gallery(cfg: RunConfig, p, models: dict, device: torch.device
         rep = evaluate_retrieval(pairwise_euclidean(q, g), qy, gy, probe_walks=qw, gallery_walks=gw)
         rep["features"] = {"window": cfg.retrieval.feature, "pooling": cfg.retrieval.pooling}
         rep["probe"], rep["gallery"] = pair["probe"], pair["gallery"]
+        rep["units"] = pair_units(cfg.retrieval, lambda n, f: vectors(n, f), p.splits[pair["probe"]],
+                                  p.splits[pair["gallery"]], pair["probe"], pair["gallery"],
+                                  per_window_groups=cfg.data.source != "raw")
         out["pairs"][pair["name"]] = rep
         if "retrieval" not in out:
             out.update(retrieval=rep, primary_pair=pair["name"], test_features=q, test_labels=qy)

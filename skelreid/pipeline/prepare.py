@@ -13,6 +13,7 @@ from ..console import warn
 from ..data.datasets import load_sequences
 from ..data.filtering import check_enough_persons, drop_thin_persons, exclude_unusable, walks_needed
 from ..data.readers.reference_npy import read_reference_layout
+from ..data.readers.successors_npy import read_successors_layout
 from ..data.records import natural_key, walks_by_person
 from ..data.splits import (assign_sets, check_persons_covered, load_manifest, make_manifest,
                            make_predefined_manifest, save_manifest)
@@ -60,6 +61,8 @@ def prepare(cfg: RunConfig, manifest_path: Path | None = None, sequences: list |
     d = cfg.data
     if d.source == "reference_npy":
         return _prepare_reference(cfg, manifest_path)
+    if d.source == "successors_npy":
+        return _prepare_successors(cfg, manifest_path)
     seqs = sequences if sequences is not None else load_sequences(d, persons=d.persons, progress=cfg.progress)
     seqs = select_view(seqs, d.view)
     seqs, excluded = usable_sequences(cfg, seqs)
@@ -230,3 +233,23 @@ def encoder_training_set(cfg: RunConfig, p: Prepared) -> WindowSet:
         ws = WindowSet(ws.data[keep], ws.label[keep], ws.walk[keep], ws.position[keep], ws.persons, ws.walks,
                        ws.layout)
     return ws
+
+
+def _prepare_successors(cfg, manifest_path: Path | None):
+    """The authors' exact split: train and test splits as written by SPC-MGR's ``Preprocess.py``."""
+    d = cfg.data
+    if d.root is None:
+        raise ConfigError("--source successors_npy needs --root (the folder that holds Datasets/)")
+    if d.view == "all":
+        raise ConfigError("--view all is not available with --source successors_npy; give one view")
+    if d.protocol != "probe_gallery":
+        raise ConfigError("--source successors_npy holds probe/gallery splits: use --protocol probe_gallery")
+    splits = read_successors_layout(d.root, d.dataset, d.length, view=None if d.view is None else int(d.view))
+    merged, ids = _merge_splits(splits)
+    if manifest_path is not None and manifest_path.exists():
+        manifest = load_manifest(manifest_path, merged.walks)
+    else:
+        manifest = make_predefined_manifest(d.dataset, ids, d.protocol, d.split_seed, source="successors_npy")
+        if manifest_path is not None:
+            save_manifest(manifest_path, manifest)
+    return _prepared(cfg, merged, manifest, {}, frames=len(merged) * d.length)

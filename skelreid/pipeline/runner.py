@@ -87,6 +87,10 @@ def run(cfg: RunConfig, run_dir: str | Path, stages: tuple[str, ...] = STAGES,
     out = write_reports(run_dir, cfg, p, results, attention)
     if cfg.milestones:
         write_milestone_reports(run_dir, cfg)
+    if protocol != "legacy" and cfg.retrieval.select_on_test:  # optimistic row, labelled
+        from ..reports.pg_units import write_optimistic
+
+        out["select_on_test"] = write_optimistic(run_dir, cfg)
     return out
 
 

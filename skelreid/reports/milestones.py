@@ -172,6 +172,9 @@ def _markdown(doc: dict, cfg: RunConfig) -> str:
                                           lambda m: f"{_pct(m['rank1'])} / {_pct(m['rank5'])} / "
                                                     f"{_pct(m['rank10'])} / {_pct(m['mAP'])}")
                                          for p in pairs])
+        from . import pg_units
+
+        lines += pg_units.milestone_lines(rows)
         fig = paper.probe_gallery_figures(cfg.data.dataset, cfg.encoder.method)
         if fig:
             lines += ["", f"Published probe/gallery re-evaluation ({cfg.data.dataset}, {cfg.encoder.method}): "
@@ -210,6 +213,9 @@ def _curves(doc: dict, cfg: RunConfig):
             for key, label in (("rank1", "Rank-1"), ("mAP", "mAP")):
                 pts = [(r["epoch"], r["pairs"][pair][key]) for r in rows if pair in r.get("pairs", {})]
                 lines[f"{pair} {label}"] = ([e for e, _ in pts], [v for _, v in pts])
+        from . import pg_units
+
+        lines.update(pg_units.milestone_curves(rows))
         fig = paper.probe_gallery_figures(cfg.data.dataset, cfg.encoder.method)
         if fig:
             refs["published Rank-1"], refs["published mAP"] = fig

@@ -78,8 +78,10 @@ def write_reports(run_dir: Path, cfg: RunConfig, p, results: dict, attention: di
                              class_names=p.windows.persons,
                              title=f"Confusion, {primary} ({RULE_LABEL[results['selection']]})")
     else:
-        plots.plot_cmc({k: np.asarray(v["cmc"]) for k, v in results["pairs"].items()}, plot_dir / "cmc.png",
-                       title=f"{name} probe/gallery CMC")
+        from . import pg_units  # both units, labelled
+
+        curves = pg_units.cmc_curves(results["pairs"]) or {k: np.asarray(v["cmc"]) for k, v in results["pairs"].items()}
+        plots.plot_cmc(curves, plot_dir / "cmc.png", title=f"{name} probe/gallery CMC")
         if len(results["pairs"]) > 1:
             ref = [_pair_figure(out, k) for k in results["pairs"]]
             plots.plot_groups({k: v["rank1"] for k, v in results["pairs"].items()}, plot_dir / "pairs.png",
@@ -234,6 +236,9 @@ def results_markdown(r: dict) -> str:
         unit = "windows" if feat.get("pooling") == "none" else "walk-level features (mean of window features)"
         lines += ["", f"Probe/gallery retrieval: {unit}, Euclidean distance, "
                   "same-walk matches excluded by walk id, probes without a gallery match skipped."]
+        from . import pg_units
+
+        lines += pg_units.markdown(pairs)
     if r.get("wall_time_s") is not None:
         lines += ["", f"Wall time {r['wall_time_s']:.1f} s on `{r['device']}`."]
     return "\n".join(lines) + "\n"
@@ -326,6 +331,9 @@ def format_summary(r: dict) -> str:
         for k, m in pairs.items():
             rows.append(f"{k:<14} {_pct(m['rank1']):>7} {_pct(m['rank5']):>7} {_pct(m['rank10']):>7} "
                         f"{_pct(m['mAP']):>6} {m['num_queries']:>7}")
+        from . import pg_units
+
+        rows += pg_units.summary(pairs)
     return "\n".join(rows)
 
 
