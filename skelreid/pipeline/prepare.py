@@ -11,11 +11,11 @@ import numpy as np
 from ..config import RunConfig
 from ..console import warn
 from ..data.datasets import load_sequences
-from ..data.filtering import check_enough_persons, drop_thin_persons, exclude_unusable, walks_needed
+from ..data.filtering import Exclusions, check_enough_persons, drop_thin_persons, exclude_unusable, walks_needed
 from ..data.readers.reference_npy import read_reference_layout
 from ..data.readers.successors_npy import read_successors_layout
 from ..data.records import natural_key, walks_by_person
-from ..data.splits import (assign_sets, check_persons_covered, load_manifest, make_manifest,
+from ..data.splits import (assign_sets, check_persons_covered, load_manifest, make_manifest, predefined_split,
                            make_predefined_manifest, save_manifest)
 from ..data.windows import WindowSet, dataset_body_scale, make_windows
 from ..encoders import body_scale_of

@@ -88,7 +88,7 @@ def run(cfg: RunConfig, run_dir: str | Path, stages: tuple[str, ...] = STAGES,
     if cfg.milestones:
         write_milestone_reports(run_dir, cfg)
     if protocol != "legacy" and cfg.retrieval.select_on_test:  # optimistic row, labelled
-        from ..reports.pg_units import write_optimistic
+        from ..reports.milestones import write_optimistic
 
         out["select_on_test"] = write_optimistic(run_dir, cfg)
     return out

@@ -15,7 +15,7 @@ from pathlib import Path
 from ..config import RunConfig
 from ..errors import SkelreidError
 from ..io import read_json, write_json, write_text
-from . import paper
+from . import paper, pg_units
 from .results import RULE_LABEL, RULE_SHORT, _pct, experiment_name
 
 METRIC_KEYS = ("metrics", "test_sets", "pairs", "selection", "primary_test", "primary_pair")
@@ -172,7 +172,6 @@ def _markdown(doc: dict, cfg: RunConfig) -> str:
                                           lambda m: f"{_pct(m['rank1'])} / {_pct(m['rank5'])} / "
                                                     f"{_pct(m['rank10'])} / {_pct(m['mAP'])}")
                                          for p in pairs])
-        from . import pg_units
 
         lines += pg_units.milestone_lines(rows)
         fig = paper.probe_gallery_figures(cfg.data.dataset, cfg.encoder.method)
@@ -213,7 +212,6 @@ def _curves(doc: dict, cfg: RunConfig):
             for key, label in (("rank1", "Rank-1"), ("mAP", "mAP")):
                 pts = [(r["epoch"], r["pairs"][pair][key]) for r in rows if pair in r.get("pairs", {})]
                 lines[f"{pair} {label}"] = ([e for e, _ in pts], [v for _, v in pts])
-        from . import pg_units
 
         lines.update(pg_units.milestone_curves(rows))
         fig = paper.probe_gallery_figures(cfg.data.dataset, cfg.encoder.method)
@@ -221,3 +219,27 @@ def _curves(doc: dict, cfg: RunConfig):
             refs["published Rank-1"], refs["published mAP"] = fig
     dashed = {f"monitor ({tag})": (c["epoch"], c["rank1"]) for tag, c in monitor.items()}
     return lines, refs, dashed
+
+
+def write_optimistic(run_dir: Path, cfg) -> dict | None:
+    """``--select-on-test`` on a probe/gallery run: add the optimistic row to results.json
+    (``select_on_test``) and results.md, from the milestone rows (the final epoch included)."""
+    run_dir = Path(run_dir)
+    rows = milestone_rows(run_dir, cfg) if cfg.milestones else []
+    if not rows:
+        res = read_json(run_dir / "results.json")
+        rows = [{"epoch": int(cfg.encoder.epochs), "pairs": res.get("pairs", {})}]
+    chosen = pg_units.select_on_test(rows)
+    if not chosen:
+        return None
+    epochs = [int(r["epoch"]) for r in rows]
+    res = read_json(run_dir / "results.json")
+    res["select_on_test"] = {"label": pg_units.OPTIMISTIC, "optimistic": True, "milestones": epochs, "pairs": chosen}
+    write_json(run_dir / "results.json", res)
+    md = (run_dir / "results.md").read_text(encoding="utf-8").rstrip("\n").split("\n")
+    extra = pg_units.optimistic_markdown(chosen, epochs)
+    if len(epochs) == 1:
+        extra += ["", "Only one encoder epoch was evaluated, so the optimistic row equals the final one; add "
+                  "`--milestones` to choose among several."]
+    write_text(run_dir / "results.md", "\n".join(md + extra) + "\n")
+    return res["select_on_test"]

@@ -7,9 +7,6 @@ the number of probes without a correct match (counted as misses).
 """
 from __future__ import annotations
 
-from pathlib import Path
-
-from ..io import read_json, write_json, write_text
 
 UNIT_ORDER = ("sequence", "walk")
 OPTIMISTIC = ("selected on TEST: the encoder milestone with the best probe Rank-1, as the successors' code "
@@ -131,29 +128,3 @@ def optimistic_markdown(chosen: dict, epochs: list[int]) -> list[str]:
                 lines.append(f"| {pair} | {x['label']} (optimistic) | {x['epoch']} | {_pct(x['rank1'])} | "
                              f"{_pct(x['rank5'])} | {_pct(x['rank10'])} | {_pct(x['mAP'])} |")
     return lines
-
-
-def write_optimistic(run_dir: Path, cfg) -> dict | None:
-    """``--select-on-test`` on a probe/gallery run: add the optimistic row to results.json
-    (``select_on_test``) and results.md, from the milestone rows (the final epoch included)."""
-    from .milestones import milestone_rows
-
-    run_dir = Path(run_dir)
-    rows = milestone_rows(run_dir, cfg) if cfg.milestones else []
-    if not rows:
-        res = read_json(run_dir / "results.json")
-        rows = [{"epoch": int(cfg.encoder.epochs), "pairs": res.get("pairs", {})}]
-    chosen = select_on_test(rows)
-    if not chosen:
-        return None
-    epochs = [int(r["epoch"]) for r in rows]
-    res = read_json(run_dir / "results.json")
-    res["select_on_test"] = {"label": OPTIMISTIC, "optimistic": True, "milestones": epochs, "pairs": chosen}
-    write_json(run_dir / "results.json", res)
-    md = (run_dir / "results.md").read_text(encoding="utf-8").rstrip("\n").split("\n")
-    extra = optimistic_markdown(chosen, epochs)
-    if len(epochs) == 1:
-        extra += ["", "Only one encoder epoch was evaluated, so the optimistic row equals the final one; add "
-                  "`--milestones` to choose among several."]
-    write_text(run_dir / "results.md", "\n".join(md + extra) + "\n")
-    return res["select_on_test"]
