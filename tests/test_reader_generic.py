@@ -98,6 +98,19 @@ def test_mixed_files_recursive_sorted(tmp_path):
     assert [s.walk_id for s in seqs] == ["a/1", "b/2"]
 
 
+def test_hidden_files_and_folders_are_skipped(tmp_path):
+    """A half-written extract (``.name.staging/``), a tool's record folder or an editor's hidden copy
+    must never be read as walks."""
+    np.savez(tmp_path / "a.npz", frames=frames(j=5))
+    (tmp_path / ".a.npz.1234.staging").mkdir()
+    np.savez(tmp_path / ".a.npz.1234.staging" / "partial.npz", frames=frames(j=5, seed=3))
+    (tmp_path / "p" / ".extract").mkdir(parents=True)
+    np.savez(tmp_path / "p" / ".extract" / "x.npz", frames=frames(j=5, seed=4))
+    np.savez(tmp_path / "p" / ".hidden.npz", frames=frames(j=5, seed=5))
+    seqs = read_generic(tmp_path)
+    assert [Path(s.source).relative_to(tmp_path).as_posix() for s in seqs] == ["a.npz"]
+
+
 # ----------------------------------------------------------------------------
 # errors
 # ----------------------------------------------------------------------------

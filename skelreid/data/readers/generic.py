@@ -300,7 +300,8 @@ def read_generic(root: str | Path, nan_policy: str = "error") -> list[Sequence]:
         files = [root]
     elif root.is_dir():
         files = sorted(
-            (p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in (".npz", ".csv")),
+            (p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in (".npz", ".csv")
+             and not any(part.startswith(".") for part in p.relative_to(root).parts)),
             key=lambda p: natural_key(p.relative_to(root).as_posix()),
         )
     else:
