@@ -41,16 +41,18 @@ def test_train_then_evaluate_synthetic(tmp_path, capsys):
 
 
 def test_honest_selection_never_reads_test_data(tmp_path, monkeypatch):
-    import skelreid.pipeline as pl
+    import skelreid.encoders as encoders
+    import skelreid.pipeline.stages as stages
 
     seen: list[set[str]] = []
-    real = pl.eval_set
+    real = encoders.eval_set
 
     def spy(cfg, models, ws, device, training, **kwargs):
         seen.append({ws.walks[w] for w in np.unique(ws.walk)})
         return real(cfg, models, ws, device, training, **kwargs)
 
-    monkeypatch.setattr(pl, "eval_set", spy)
+    for module in (encoders, stages):   # the RN stage's own sets, and the evaluated splits' (split_eval_set)
+        monkeypatch.setattr(module, "eval_set", spy)
     for extra, reads_test in (([], False), (["--select-on-test"], True)):
         seen.clear()
         out = tmp_path / f"run{len(extra)}"
