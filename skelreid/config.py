@@ -85,7 +85,7 @@ class RetrievalConfig:
     pooling: str = "mean"            # mean over a walk's windows | none (per window)
     # probe/gallery units (skelreid/evaluation/units.py)
     unit: str = "both"               # both | sequence (per subsequence, the literature's) | walk (mean of windows)
-    sequence_feature: str = "ap"     # window feature of the per-subsequence unit: ap | sc
+    sequence_feature: str = "sc"     # window feature of the per-subsequence unit: sc | ap (KGBD: sc measured higher)
     select_on_test: bool = False     # also the milestone with the best probe Rank-1 (optimistic, labelled)
 
 

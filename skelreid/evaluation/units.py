@@ -285,7 +285,7 @@ def unit_features(retrieval) -> list[str]:
     unit = getattr(retrieval, "unit", "both")
     out = [retrieval.feature]
     if unit in ("both", "sequence"):
-        out.append(getattr(retrieval, "sequence_feature", "ap"))
+        out.append(getattr(retrieval, "sequence_feature", "sc"))
     return list(dict.fromkeys(out))
 
 
@@ -300,7 +300,9 @@ def pair_units(retrieval, vectors_of, probe, gallery, probe_name: str, gallery_n
     unit = getattr(retrieval, "unit", "both")
     out = {}
     for u in (UNITS if unit == "both" else (unit,)):
-        feature = getattr(retrieval, "sequence_feature", "ap") if u == "sequence" else retrieval.feature
+        if u == "walk" and per_window_groups and probe_name == gallery_name:
+            continue  # one pseudo-walk per person and split: a same-split walk unit has nothing to match
+        feature = getattr(retrieval, "sequence_feature", "sc") if u == "sequence" else retrieval.feature
         q, g = vectors_of(probe_name, feature), vectors_of(gallery_name, feature)
         if u == "sequence":
             if per_window_groups:
