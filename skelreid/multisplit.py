@@ -120,7 +120,6 @@ def write_split_reports(run_dir: Path, cfg, per_split: dict, seconds: dict | Non
 
 
 def format_split_summary(r: dict) -> str:
-    rows = [f"{'figure':<48} {'mean':>7} {'std':>6}"]
-    for k, v in r["mean_std"].items():
-        rows.append(f"{_label(k):<48} {100 * v['mean']:>7.1f} {100 * v['std']:>6.1f}")
-    return "\n".join(rows)
+    from .reports.results import format_mean_std
+
+    return format_mean_std(r["mean_std"], label=_label, width=48)

@@ -384,8 +384,13 @@ def write_seed_reports(run_dir: Path, cfg: RunConfig, per_seed: dict) -> dict:
     return out
 
 
-def format_seed_summary(r: dict) -> str:
-    rows = [f"{'figure':<40} {'mean':>7} {'std':>6}"]
-    for k, v in r["mean_std"].items():
-        rows.append(f"{k:<40} {_pct(v['mean']):>7} {100 * v['std']:>6.1f}")
+def format_mean_std(mean_std: dict, label=str, width: int = 40) -> str:
+    """A terminal table of ``{figure: {"mean", "std"}}`` (fractions), figures named by ``label``."""
+    rows = [f"{'figure':<{width}} {'mean':>7} {'std':>6}"]
+    for k, v in mean_std.items():
+        rows.append(f"{label(k):<{width}} {_pct(v['mean']):>7} {100 * v['std']:>6.1f}")
     return "\n".join(rows)
+
+
+def format_seed_summary(r: dict) -> str:
+    return format_mean_std(r["mean_std"])
