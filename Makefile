@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test test-fast bench clean
 
 setup: $(STAMP)
 
@@ -23,7 +23,11 @@ demo: $(STAMP)
 	$(VENV)/bin/skelreid demo --out runs/demo
 
 test: $(STAMP)
-	$(PY) -m pytest -n 2 -q
+	$(PY) -m pytest -n 2 -q --durations=15
+
+# the quick loop while working: everything but the end-to-end tests marked slow
+test-fast: $(STAMP)
+	$(PY) -m pytest -n 2 -q -m "not slow"
 
 bench: $(STAMP)
 	$(PY) benchmarks/parse_kgbd.py

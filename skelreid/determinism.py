@@ -29,7 +29,7 @@ import threading
 
 import torch
 
-#: Diagnostic switch, for measuring the race (tests/vml_race_probe.py): ``1`` skips the warm-up.
+#: Diagnostic switch, for measuring the race (tools/vml_race_probe.py): ``1`` skips the warm-up.
 NO_WARMUP_ENV = "SKELREID_NO_VML_WARMUP"
 
 #: PyTorch's CPU unary kernels that call MKL VML (ATen ``cpu/vml.h``) when MKL is present.

@@ -10,6 +10,8 @@ import pytest
 
 from skelreid.cli import main
 
+pytestmark = pytest.mark.slow   # end-to-end: `make test-fast` (pytest -m "not slow") leaves it out
+
 TINY = ["--set", "encoder.hidden=8", "--set", "encoder.proj_dim=8", "--epochs", "1", "--rn-epochs", "3",
         "--no-progress"]
 

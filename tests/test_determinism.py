@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow   # end-to-end: `make test-fast` (pytest -m "not slow") leaves it out
+
 REPO = Path(__file__).resolve().parents[1]
 CHILDREN = 120   # a 1-in-12 event is then certain, a 1-in-80 one 78% likely, per run of the test
 
@@ -53,7 +55,7 @@ def test_warm_up_is_single_threaded_and_idempotent():
 def test_fresh_processes_embed_identically_on_first_and_later_calls_under_load():
     burner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     try:
-        out = subprocess.run([sys.executable, str(REPO / "tests" / "vml_race_probe.py"), str(CHILDREN)],
+        out = subprocess.run([sys.executable, str(REPO / "tools" / "vml_race_probe.py"), str(CHILDREN)],
                              env=_env(), capture_output=True, text=True, timeout=900)
     finally:
         burner.kill()

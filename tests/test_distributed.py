@@ -22,6 +22,8 @@ from skelreid.pretext import TASKS
 from skelreid.training import distributed as D
 from skelreid.training.encoder import EncoderSpec, batch_order, build_model, step_losses, train_encoder
 
+pytestmark = pytest.mark.slow   # end-to-end: `make test-fast` (pytest -m "not slow") leaves it out
+
 BATCH, WORLD = 16, 2
 
 

@@ -11,6 +11,8 @@ from skelreid.features import ap_rows, sc_rows
 from skelreid.pretext import TASKS
 from skelreid.training.encoder import EncoderSpec, batch_order, embed_windows, load_encoder, train_encoder
 
+pytestmark = pytest.mark.slow   # end-to-end: `make test-fast` (pytest -m "not slow") leaves it out
+
 
 @pytest.fixture(scope="module")
 def kgbd_small(kgbd_sequences):

@@ -13,6 +13,8 @@ import pytest
 
 from skelreid.cli import main
 
+pytestmark = pytest.mark.slow   # end-to-end: `make test-fast` (pytest -m "not slow") leaves it out
+
 REPO = Path(__file__).resolve().parents[1]
 TINY = ["--dataset", "synthetic", "--epochs", "4", "--rn-epochs", "5",
         "--set", "data.synthetic.num_persons=4", "--set", "data.synthetic.walks_per_person=4",

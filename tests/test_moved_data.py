@@ -11,6 +11,8 @@ import pytest
 from skelreid.cli import main
 from skelreid.data.fixtures import write_fixture
 
+pytestmark = pytest.mark.slow   # end-to-end: `make test-fast` (pytest -m "not slow") leaves it out
+
 TINY = ["--dataset", "KGBD", "--epochs", "1", "--rn-epochs", "2", "--length", "6", "--threads", "1",
         "--set", "encoder.hidden=8", "--set", "encoder.proj_dim=8", "--set", "encoder.batch_size=16",
         "--set", "rn.hidden=16", "--set", "rn.batch_size=32", "--no-progress"]

@@ -15,6 +15,8 @@ from skelreid.data.windows import make_windows
 from skelreid.pretext import TASKS
 from skelreid.training.encoder import EncoderRun, EncoderSpec, train_encoder, train_encoders
 
+pytestmark = pytest.mark.slow   # end-to-end: `make test-fast` (pytest -m "not slow") leaves it out
+
 TINY = ["--dataset", "synthetic", "--epochs", "2", "--rn-epochs", "4",
         "--set", "data.synthetic.num_persons=3", "--set", "data.synthetic.walks_per_person=3",
         "--set", "data.synthetic.frames=[60,80]", "--set", "encoder.hidden=8", "--set", "encoder.proj_dim=8",

@@ -9,6 +9,8 @@ import pytest
 
 from skelreid.cli import main
 
+pytestmark = pytest.mark.slow   # end-to-end: `make test-fast` (pytest -m "not slow") leaves it out
+
 SMALL = ["--set", "encoder.hidden=32", "--set", "encoder.proj_dim=32", "--no-progress"]
 
 

@@ -19,6 +19,8 @@ import skelreid.training.resume as R
 from skelreid.cli import main
 from skelreid.training.checkpoint import load_checkpoint
 
+pytestmark = pytest.mark.slow   # end-to-end: `make test-fast` (pytest -m "not slow") leaves it out
+
 TINY = ["--dataset", "synthetic", "--epochs", "2", "--rn-epochs", "6", "--report-both",
         "--set", "data.synthetic.num_persons=3", "--set", "data.synthetic.walks_per_person=3",
         "--set", "data.synthetic.frames=[60,80]", "--set", "encoder.hidden=8", "--set", "encoder.proj_dim=8",

@@ -17,6 +17,8 @@ from skelreid.cli import main
 from skelreid.data.layouts import (CASIA_B_14, LAYOUTS, MEDIAPIPE_33, MEDIAPIPE_33_BONES, MEDIAPIPE_33_HIPS,
                                    mediapipe_to_casia_b_14)
 
+pytestmark = pytest.mark.slow   # end-to-end: `make test-fast` (pytest -m "not slow") leaves it out
+
 REPO = Path(__file__).resolve().parents[1]
 VTEST = REPO.parent / "shared" / "datasets" / "video" / "vtest.avi"
 FRAMES = 30

@@ -1,6 +1,6 @@
 """Fork many children that each embed the same windows twice; print how many saw two different results.
 
-Run as ``python tests/vml_race_probe.py CHILDREN`` (by tests/test_determinism.py). The parent imports
+Run as ``python tools/vml_race_probe.py CHILDREN`` (by tests/test_determinism.py). The parent imports
 torch and skelreid but computes nothing, so every child makes the process's first parallel VML call
 itself, as a fresh ``skelreid`` process does (``SKELREID_NO_VML_WARMUP=1`` in the environment turns
 skelreid's warm-up off, to measure the race it removes). Prints one JSON line.
