@@ -14,6 +14,7 @@ pytestmark = pytest.mark.slow   # end-to-end: `make test-fast` (pytest -m "not s
 
 TINY = ["--set", "encoder.hidden=8", "--set", "encoder.proj_dim=8", "--epochs", "1", "--rn-epochs", "3",
         "--no-progress"]
+CASIA_VIEWS = (0, 5, 10)
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +27,9 @@ def raw(tmp_path_factory):
         "BIWI": write_fixture("BIWI", base / "biwi", persons=3),
         "IAS": write_fixture("IAS", base / "ias", persons=3),
         "KS20": write_fixture("KS20", base / "ks20", persons=3),
-        "CASIA_B": write_fixture("CASIA_B", base / "casia", persons=3,
+        # three of CASIA-B's 11 views (0°, 90°, 180°): the per-view tables keep their first, a middle
+        # and their last column, at a quarter of the cost of all eleven
+        "CASIA_B": write_fixture("CASIA_B", base / "casia", persons=3, views=CASIA_VIEWS,
                                  conditions=("nm-01", "nm-02", "nm-03", "nm-04", "nm-05", "nm-06",
                                              "bg-01", "bg-02", "cl-01", "cl-02")),
     }
@@ -90,12 +93,12 @@ def test_ks20_all_views_per_view_table_and_one_view(tmp_path, raw):
 def test_casia_b_cve_all_views_table(tmp_path, raw):
     r, md, out = _train(tmp_path, "--dataset", "CASIA_B_CVE", "--root", str(raw["CASIA_B"]),
                         "--set", "rn.batch_size=64")
-    assert r["view"] == "all" and sorted(r["views"], key=int) == [str(v) for v in range(11)]
-    assert [r["views"][str(v)]["label"] for v in range(11)] == [f"{18 * v}°" for v in range(11)]
+    assert r["view"] == "all" and sorted(r["views"], key=int) == [str(v) for v in CASIA_VIEWS]
+    assert [r["views"][str(v)]["label"] for v in CASIA_VIEWS] == ["0°", "90°", "180°"]
     assert r["mean"]["rank1"] == pytest.approx(np.mean([v["rank1"] for v in r["views"].values()]))
-    assert "| | 0° | 18° | 36° | 54° | 72° | 90° | 108° | 126° | 144° | 162° | 180° | mean |" in md
-    assert "| paper Rank-1 (test-selected) | 35.5 | 78.5 |" in md
-    for v in range(11):
+    assert "| | 0° | 90° | 180° | mean |" in md
+    assert "| paper Rank-1 (test-selected) | 35.5 | 76.0 | 46.3 |" in md       # the paper's figures of those views
+    for v in CASIA_VIEWS:
         sub = json.loads((out / f"view_{v}" / "results.json").read_text())
         assert sub["view"] == str(v) and sub["split"]["views"] == [str(v)]
         assert sub["metrics"][sub["selection"]]["rank1"] == r["views"][str(v)]["rank1"]
@@ -110,7 +113,7 @@ def test_casia_b_cme_five_pairs(tmp_path, raw, capsys):
     r, md, _ = _train(tmp_path, "--dataset", "CASIA-B-CME", "--root", str(raw["CASIA_B"]), "--length", "20",
                       "--probe_type", "all")
     assert set(r["pairs"]) == {"nm.nm", "cl.cl", "bg.bg", "cl.nm", "bg.nm"}
-    assert r["split"]["walks_per_split"]["train"] == 3 * 11 * 4    # nm-01..04 of every view
+    assert r["split"]["walks_per_split"]["train"] == 3 * len(CASIA_VIEWS) * 4    # nm-01..04 of every view
     assert "| | nm.nm | cl.cl | bg.bg | cl.nm | bg.nm |" in md
     assert "| paper Rank-1 | 54.3 | 31.9 | 37.5 | 27.0 | 36.3 |" in md
     for rep in r["pairs"].values():

@@ -386,9 +386,16 @@ def test_real_clip_counts_in_measured_ranges_and_extraction_is_repeatable(extrac
 
     _, first, argv = extracted
     second = tmp_path / "again"
-    rc, _, err = _cli(capsys, "extract", VTEST, "--out", second, "--frames", FRAMES, "--min-frames", MIN_FRAMES,
-                      "--no-progress")
+    rc, out, err = _cli(capsys, "extract", VTEST, "--out", second, "--frames", FRAMES, "--min-frames", MIN_FRAMES,
+                        "--no-progress")
     assert rc == 0, err
+    # where the time went, per stage: on the terminal and in the video's record
+    from skelreid.io import read_json
+    from skelreid.video.extract import STAGES
+
+    assert "time per frame: read " in out and " pose " in out and " write " in out
+    stages = read_json(second / ".extract" / "vtest.json")["summary"]["stage_seconds"]
+    assert set(stages) == set(STAGES) and all(v >= 0 for v in stages.values()) and stages["pose"] > 0
     m = re.search(r"(\d+) person-frames, (\d+) track\(s\) -> (\d+) walk\(s\)", err)
     assert m, err
     poses, tracks, walks = map(int, m.groups())
@@ -398,3 +405,181 @@ def test_real_clip_counts_in_measured_ranges_and_extraction_is_repeatable(extrac
     assert a == b and len(a) == walks
     for name in a:
         assert (first / name).read_bytes() == (second / name).read_bytes(), name
+
+
+# ---------------------------------------------------------------------- real clips in a CASIA-B tree
+def _casia_tree(walks: Path, dest: Path, persons: int = 3) -> dict[str, int]:
+    """A CASIA-B-layout tree of short clips cut from the real ``vtest.avi``
+    (:mod:`skelreid.video.clips`): the walkers the module's extraction tracked for at least 16
+    frames become persons ``001``..; each is pasted alone on the street's empty scene in a 320 × 240
+    frame between empty frames, as in CASIA-B's one-walker videos. A track's first and second half
+    are walks ``nm-01`` and ``nm-02``; view ``090`` is the crop as filmed, ``108`` the crop mirrored.
+    Returns {relative clip path: frames with the walker}."""
+    from skelreid.video.clips import walker_clip, write_clip
+    from skelreid.video.extract import _background
+    from skelreid.video.source import iter_frames
+
+    video = dict(iter_frames(VTEST, 0, FRAMES))
+    scene = _background(VTEST, 0, 60, 795)
+    tracks = sorted((np.load(p) for p in walks.rglob("*.npz")), key=lambda z: -len(z["frame_index"]))
+    tracks = [z for z in tracks if len(z["frame_index"]) >= 16][:persons]
+    assert len(tracks) >= 2, "the first 30 frames of vtest.avi tracked fewer than 2 walkers for 16 frames"
+    written = {}
+    for k, z in enumerate(tracks, start=1):
+        half = len(z["frame_index"]) // 2
+        for cond, part in (("nm-01", slice(0, half)), ("nm-02", slice(half, None))):
+            for angle, mirror in (("090", False), ("108", True)):
+                rel = f"{k:03d}/{cond}/{angle}.avi"
+                write_clip(dest / rel, walker_clip(video, scene, z["frame_index"][part], z["box"][part],
+                                                   mirror=mirror))
+                written[rel] = len(z["frame_index"][part])
+    return written
+
+
+@pytest.fixture(scope="module")
+def casia_tree(extracted, tmp_path_factory):
+    """The tree of :func:`_casia_tree`, extracted once with ``--layout casia_b_14``."""
+    base = tmp_path_factory.mktemp("casia")
+    clips = _casia_tree(extracted[1], base / "videos")
+    rc = main(["extract", str(base / "videos"), "--out", str(base / "walks"), "--layout", "casia_b_14",
+               "--min-frames", "6", "--no-progress"])
+    assert rc == 0
+    return base, clips
+
+
+@needs_video
+@needs_vtest
+def test_real_casia_b_tree_extracts_one_labelled_walk_per_clip(casia_tree):
+    from skelreid.data.readers.generic import read_generic
+
+    base, clips = casia_tree
+    seqs = {f"{s.person}/{s.walk}": s for s in read_generic(base / "walks")}
+    want = {f"{rel[:3]}/{rel[4:9]}_{rel[10:13]}": n for rel, n in clips.items()}
+    assert sorted(seqs) == sorted(want)
+    for key, s in seqs.items():
+        assert s.layout == "casia_b_14" and s.frames.shape[1:] == (14, 3)
+        assert s.condition == "nm" and s.view == {"090": "5", "108": "6"}[key[-3:]]
+        # the walker is posed on (nearly) every frame they are in the clip, and on no empty frame
+        assert want[key] - 3 <= len(s.frames) <= want[key]
+
+
+@needs_video
+@needs_vtest
+def test_real_casia_b_tree_runs_the_cve_preset(casia_tree, tmp_path):
+    """`extract` on a CASIA-B tree, then the CASIA_B_CVE preset through the generic reader: one run per
+    view (90° and 108°), its table and the mean. Tiny model, one walk per person and view tested."""
+    import json
+
+    base, _ = casia_tree
+    out = tmp_path / "cve"
+    rc = main(["train", "--dataset", "casia_b_cve", "--set", "data.dataset=generic", "--root", str(base / "walks"),
+               "--length", "4", "--set", "data.test_walks=1", "--set", "data.val_walks=0",
+               "--set", "encoder.hidden=8", "--set", "encoder.proj_dim=8", "--epochs", "1", "--rn-epochs", "3",
+               "--set", "rn.batch_size=64", "--no-progress", "--out", str(out)])
+    assert rc == 0
+    r = json.loads((out / "results.json").read_text())
+    assert r["view"] == "all" and sorted(r["views"]) == ["5", "6"]
+    assert [r["views"][v]["label"] for v in ("5", "6")] == ["90°", "108°"]
+    assert r["mean"]["rank1"] == pytest.approx(np.mean([v["rank1"] for v in r["views"].values()]))
+    for v in ("5", "6"):
+        sub = json.loads((out / f"view_{v}" / "results.json").read_text())
+        persons = len({k[:3] for k in _tree_keys(base)})
+        assert sub["view"] == v and sub["split"]["views"] == [v] and sub["split"]["persons"] == persons
+        assert sub["split"]["walks_per_split"] == {"train": persons, "val": 0, "test": persons}   # one walk each
+
+
+def _tree_keys(base: Path) -> list[str]:
+    return [p.relative_to(base / "videos").as_posix() for p in (base / "videos").rglob("*.avi")]
+
+
+@needs_video
+@needs_vtest
+def test_extract_train_enrol_identify_on_real_extracted_walks(casia_tree, tmp_path, capsys):
+    """The chain a user runs on their own video: `extract` (done by the fixture) -> `train --dataset
+    generic` on the extracted walks -> `enrol` them -> `identify --video` a clip, named by its track."""
+    import shutil
+
+    base, _ = casia_tree
+    run = tmp_path / "run"
+    rc, out, err = _cli(capsys, "train", "--dataset", "generic", "--root", base / "walks", "--set", "data.clip=1",
+                        "--set", "encoder.hidden=8", "--set", "encoder.proj_dim=8", "--epochs", "1",
+                        "--rn-epochs", "3", "--no-progress", "--out", run)
+    assert rc == 0, err
+    assert (run / "results.json").exists() and (run / "encoders").is_dir()
+    gallery = tmp_path / "gallery.npz"
+    rc, out, err = _cli(capsys, "enrol", run, "--dataset", "generic", "--root", base / "walks", "--gallery", gallery,
+                        "--no-progress")
+    assert rc == 0, err
+    assert f"enrolled {len(_tree_keys(base))} walk(s)" in out
+    clip = tmp_path / "001-nm-02-090.avi"       # a CASIA-B file name: the clip's person is known (001)
+    shutil.copy(base / "videos" / "001" / "nm-02" / "090.avi", clip)
+    rc, out, err = _cli(capsys, "identify", run, "--gallery", gallery, "--video", clip, "--min-frames", "6",
+                        "--no-progress")
+    assert rc == 0, err
+    lines = [ln for ln in out.splitlines() if "->" in ln]
+    assert len(lines) == 1 and lines[0].split()[0] == "001/nm-02_090" and lines[0].split()[2] == "001"
+    assert "top-1 accuracy: 100.00% (1 probes" in out
+
+
+def test_walker_clip_pastes_only_the_walker_onto_the_empty_scene():
+    from skelreid.video.clips import crop_window, walker_clip
+
+    scene = np.zeros((100, 200, 3), np.uint8)
+    frames = {i: np.full((100, 200, 3), 10 + i, np.uint8) for i in range(5)}
+    boxes = np.array([[150, 40, 20, 40], [160, 40, 20, 40]], np.float32)
+    assert crop_window(boxes, (200, 100), (80, 60)) == (120, 30)     # centred on (165, 60), kept inside
+    clip = walker_clip(frames, scene, np.array([2, 3]), boxes, size=(80, 60), empty=2)
+    assert len(clip) == 6 and all(f.shape == (60, 80, 3) for f in clip)
+    assert not clip[0].any() and not clip[-1].any()                   # the empty scene before and after
+    f = clip[2]                     # frame 2: box x 150..170, y 40..80; with its margin 147..173, 36..84
+    assert (f[6:54, 27:53] == 12).all()                               # pasted from frame 2, in crop coordinates
+    f0 = f.copy()
+    f0[6:54, 27:53] = 0
+    assert not f0.any()                                               # and nothing else
+    mirrored = walker_clip(frames, scene, np.array([2, 3]), boxes, size=(80, 60), empty=2, mirror=True)
+    np.testing.assert_array_equal(mirrored[2], f[:, ::-1])
+    with pytest.raises(ValueError):
+        crop_window(boxes, (200, 100), (320, 240))
+
+
+@needs_video
+def test_a_lone_person_is_followed_in_tracking_mode_and_reset_when_others_appear(tmp_path, monkeypatch):
+    """Frames holding exactly one person go to MediaPipe's tracking mode, frames with more to the
+    static estimator; the tracker is reset when the lone person stops being alone. ``--static-pose``
+    (``track_single=False``) never tracks."""
+    from skelreid.video import extract as ex
+    from skelreid.video import pose as pose_mod
+
+    calls = []
+
+    class FakeEstimator:
+        def __init__(self, tracking=False, **kw):
+            self.tracking = tracking
+
+        def __call__(self, frame, box):
+            calls.append("tracking" if self.tracking else "static")
+            return None
+
+        def reset(self):
+            calls.append("reset")
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(pose_mod, "PoseEstimator", FakeEstimator)
+    frames = []
+    for f in range(24):   # one walker throughout; a second one on frames 10-15
+        img = np.full((120, 240, 3), 90, np.uint8)
+        img[30:90, 10 + 4 * f:30 + 4 * f] = 230
+        if 10 <= f < 16:
+            img[30:90, 200 - 4 * f:220 - 4 * f] = 30
+        frames.append(img)
+    video = _write_video(tmp_path / "two.avi", frames)
+    entry = ex.find_videos(video)[0]
+    ex.extract_video(entry, ex.ExtractSettings(min_frames=5), progress=False)
+    kinds = list(calls)
+    # alone on frames 0-9: followed; two on 10-15: reset once, then each posed afresh; alone again: followed
+    assert kinds == ["tracking"] * 10 + ["reset"] + ["static"] * 12 + ["tracking"] * 8
+    calls.clear()
+    ex.extract_video(entry, ex.ExtractSettings(min_frames=5, track_single=False), progress=False)
+    assert set(calls) == {"static"}

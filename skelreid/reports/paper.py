@@ -61,6 +61,12 @@ def legacy_key(dataset: str, test: str) -> str:
     return dataset
 
 
+def view_labels(dataset: str) -> list[str] | None:
+    """The names of ``dataset``'s views by index (``"90°"`` for CASIA-B view 5), or ``None``."""
+    entry = VIEWS.get(dataset.upper())
+    return list(entry["labels"]) if entry else None
+
+
 def view_figures(dataset: str, method: str, model: str) -> tuple[list[str], list[float]] | None:
     """Per-view labels and figures, for ``dataset``'s cross-view table."""
     entry = VIEWS.get(dataset.upper())

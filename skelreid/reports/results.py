@@ -6,9 +6,10 @@ from pathlib import Path
 import numpy as np
 
 from .. import faults
-from ..config import RunConfig
+from ..config import RunConfig, load_preset
 from ..data.splits import manifest_hash
 from ..data.windows import describe_normalisation
+from ..errors import ConfigError
 from ..io import write_json, write_text
 from ..losses import la_objective
 from ..determinism import thread_settings
@@ -253,6 +254,19 @@ def view_metric(r: dict) -> dict:
     return {"rank1": m["rank1"], "mAP": m["mAP"]}
 
 
+def _views_named_by(cfg: RunConfig) -> str:
+    """Whose view names a run uses: its dataset's, or, for walks read by the generic reader under a
+    benchmark preset (``--dataset casia_b_cve --set data.dataset=generic``, e.g. walks extracted from a
+    CASIA-B video tree, which carry CASIA-B's view indices), the preset's dataset's. The published
+    per-view figures are shown only beside the dataset itself."""
+    if cfg.data.dataset.lower() != "generic":
+        return cfg.data.dataset
+    try:
+        return str(load_preset(cfg.preset).get("data", {}).get("dataset", cfg.data.dataset))
+    except ConfigError:   # a preset this version does not know: the views keep their indices
+        return cfg.data.dataset
+
+
 def write_view_reports(run_dir: Path, cfg: RunConfig, per_view: dict, seconds: float) -> dict:
     """``results.json`` / ``results.md`` / ``plots/views.png`` of a run over every view."""
     from . import plots
@@ -260,7 +274,8 @@ def write_view_reports(run_dir: Path, cfg: RunConfig, per_view: dict, seconds: f
     first = next(iter(per_view.values()))
     rows = {v: view_metric(r) for v, r in per_view.items()}
     figs = paper.view_figures(cfg.data.dataset, cfg.encoder.method, cfg.encoder.model)
-    labels = {v: (figs[0][int(v)] if figs and v.isdigit() and int(v) < len(figs[0]) else v) for v in rows}
+    names = paper.view_labels(_views_named_by(cfg))
+    labels = {v: (names[int(v)] if names and v.isdigit() and int(v) < len(names) else v) for v in rows}
     ref = [figs[1][int(v)] if figs and v.isdigit() and int(v) < len(figs[1]) else None for v in rows]
     mean = {k: float(np.mean([row[k] for row in rows.values()])) for k in ("rank1", "nauc_roc", "mAP")
             if all(k in row for row in rows.values())}

@@ -65,6 +65,7 @@ class ExtractSettings:
     min_visible: float = 0.5         # a pose with fewer landmarks of visibility >= 0.5 is rejected
     max_gap: int = 5
     pose_weight: float = 0.5
+    track_single: bool = True        # one person in the frame: MediaPipe's tracking mode (about twice as fast)
 
     def check(self) -> None:
         if self.detector not in DETECTORS:
@@ -114,6 +115,7 @@ class VideoResult:
     items: dict = field(default_factory=dict)         # frame -> [FrameItem]
     merged: dict = field(default_factory=dict)        # frame -> [box]
     dropped_other: int = 0            # tracks of other people in a labelled video
+    stage_seconds: dict = field(default_factory=dict)  # read, detect, pose, track (and write, once written)
 
     @property
     def fps(self) -> float:
@@ -125,6 +127,7 @@ class VideoResult:
                 "person_frames_per_second": round(self.detections / self.seconds, 3) if self.seconds else 0.0,
                 "tracks": self.tracks, "walks": [str(w["walk"]) for w in self.walks],
                 "walk_frames": [int(len(w["frames"])) for w in self.walks], **self.counts,
+                "stage_seconds": {k: round(v, 3) for k, v in self.stage_seconds.items()},
                 "other_people_left_out": self.dropped_other, "video_info": self.info}
 
 
@@ -237,25 +240,46 @@ def extract_video(entry: VideoEntry, settings: ExtractSettings, progress: bool =
     tracker = Tracker(TrackSettings(max_gap=s.max_gap, pose_weight=s.pose_weight))
     own = estimator is None
     estimator = estimator or PoseEstimator()
+    # One person in the frame, frame after frame (a CASIA-B clip, a quiet street): MediaPipe's tracking
+    # mode follows that person's crop instead of detecting afresh. Reset whenever the frame holds
+    # anyone else or nobody, and at every video, so the result depends on this video alone.
+    single = PoseEstimator(tracking=True) if s.track_single else None
+    following = False
     counts = {"merged_boxes": 0, "no_pose": 0, "mostly_invisible": 0, "off_box": 0}
     total = frames_in_range(info, s.start, s.frames)
+    clock = time.perf_counter
+    stage = dict.fromkeys(("read", "detect", "pose", "track"), 0.0)
+    stage["read"] = clock() - t0      # the background model's sampled frames
     try:
         with tqdm(total=total or None, unit="frame", desc=entry.path.name[:30], leave=False,
                   dynamic_ncols=True, disable=not progress) as bar:
+            t = clock()
             for fi, frame in iter_frames(entry.path, s.start, s.frames):
+                t1 = clock()
                 dets = detector(frame)
                 merged = [d.box for d in dets if d.merged]
                 people = [d for d in dets if not d.merged]
                 counts["merged_boxes"] += len(merged)
+                t2 = clock()
                 poses = []
+                alone = single is not None and len(people) == 1
+                if following and not alone:
+                    single.reset()
+                following = alone
                 for d in people:
-                    p = estimator(frame, d.box)
+                    p = (single if alone else estimator)(frame, d.box)
                     why = _pose_ok(p, d.box, s.min_visible)
                     if why:
                         counts[why] += 1
                         p = None
                     poses.append(p)
+                t3 = clock()
                 ids = tracker.step(fi, people, poses)
+                t4 = clock()
+                stage["read"] += t1 - t
+                stage["detect"] += t2 - t1
+                stage["pose"] += t3 - t2
+                stage["track"] += t4 - t3
                 res.items[fi] = [FrameItem(t, d.box, None if p is None else p.image)
                                  for t, d, p in zip(ids, people, poses)]
                 if merged:
@@ -264,18 +288,24 @@ def extract_video(entry: VideoEntry, settings: ExtractSettings, progress: bool =
                 res.frames += 1
                 bar.update(1)
                 bar.set_postfix(people=len(people), tracks=len(tracker.tracks), refresh=False)
+                t = clock()
     finally:
         if own:
             estimator.close()
-    res.seconds = time.perf_counter() - t0
+        if single is not None:
+            single.close()
     res.counts = counts
     res.tracks = len(tracker.tracks)
+    t4 = clock()
     walks = []
-    for t in tracker.tracks:
-        segs = [g for g in segments(t, s.max_gap) if g[-1].frame - g[0].frame + 1 >= s.min_frames]
+    for tr in tracker.tracks:
+        segs = [g for g in segments(tr, s.max_gap) if g[-1].frame - g[0].frame + 1 >= s.min_frames]
         for k, g in enumerate(segs):
-            name = f"t{t.id:03d}" + (chr(ord("a") + k) if len(segs) > 1 else "")
-            walks.append((name, t.id, _walk_arrays(g, s.layout)))
+            name = f"t{tr.id:03d}" + (chr(ord("a") + k) if len(segs) > 1 else "")
+            walks.append((name, tr.id, _walk_arrays(g, s.layout)))
+    stage["track"] += clock() - t4    # cutting tracks into walks
+    res.seconds = clock() - t0
+    res.stage_seconds = stage
     if entry.labelled and walks:
         walks.sort(key=lambda w: -len(w[2]["frames"]))
         res.dropped_other = len(walks) - 1
@@ -371,6 +401,24 @@ def write_walks(out: Path, res: VideoResult, settings: ExtractSettings) -> list[
     return paths
 
 
+STAGES = ("read", "detect", "pose", "track", "write")
+
+
+def format_stages(seconds: dict, frames: int) -> str:
+    """One line: where the time went, per stage, in milliseconds per frame and share of the total."""
+    total = sum(seconds.get(k, 0.0) for k in STAGES) or 1.0
+    parts = [f"{k} {1000 * seconds[k] / max(frames, 1):.1f} ms ({100 * seconds[k] / total:.0f}%)"
+             for k in STAGES if k in seconds]
+    return "time per frame: " + ", ".join(parts)
+
+
+def _add_write_time(out: Path, entry: VideoEntry, seconds: float) -> None:
+    rec = _record_path(out, entry)
+    d = read_json(rec)
+    d["summary"].setdefault("stage_seconds", {})["write"] = round(seconds, 3)
+    write_json(rec, d)
+
+
 def remove_stale_staging(out: Path) -> int:
     """Staging folders left by a killed run (never read: their names start with a dot)."""
     n = 0
@@ -397,7 +445,7 @@ def extract(source: str | Path, out: str | Path, settings: ExtractSettings | Non
     from .pose import PoseEstimator
 
     summary = {"videos": len(entries), "done_before": 0, "without_walks": 0, "walks": 0, "frames": 0,
-               "seconds": 0.0, "person_frames": 0, "per_video": []}
+               "seconds": 0.0, "person_frames": 0, "stage_seconds": {}, "per_video": []}
     with PoseEstimator() as estimator:
         for e in entries:
             if is_done(out, e, settings):
@@ -405,10 +453,16 @@ def extract(source: str | Path, out: str | Path, settings: ExtractSettings | Non
                 log(f"{e.path}: already extracted (same settings), skipped")
                 continue
             res = extract_video(e, settings, progress=progress, estimator=estimator)
+            t0 = time.perf_counter()
             paths = write_walks(out, res, settings)
+            res.stage_seconds["write"] = time.perf_counter() - t0
+            if paths:   # the record written with the walks gets the writing time too
+                _add_write_time(out, e, res.stage_seconds["write"])
             summary["frames"] += res.frames
             summary["seconds"] += res.seconds
             summary["person_frames"] += res.detections
+            for k, v in res.stage_seconds.items():
+                summary["stage_seconds"][k] = summary["stage_seconds"].get(k, 0.0) + v
             summary["per_video"].append(res.summary())
             summary["walks"] += len(paths)
             if on_result is not None:

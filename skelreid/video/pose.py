@@ -4,7 +4,10 @@ MediaPipe's legacy pose solution (``mediapipe==0.10.21``, ``model_complexity=1``
 setting whose weights ship inside the wheel, so nothing is downloaded) finds one person per
 image, so each person box is cropped (with a margin, upscaled so the person is about
 :data:`CROP_HEIGHT` pixels tall) and posed on its own, in static-image mode (no tracking state
-shared between people). A pose gives 33 landmarks: image coordinates (mapped back to the frame's
+shared between people). With ``tracking=True`` MediaPipe runs in its video mode: after the first
+pose it skips its person detector and follows the previous landmarks, about twice as fast; skelreid
+uses that for a frame holding exactly one person (see :func:`skelreid.video.extract.extract_video`)
+and resets it whenever that is no longer so. A pose gives 33 landmarks: image coordinates (mapped back to the frame's
 pixels) with a visibility each, and world coordinates in metres centred between the hips.
 """
 from __future__ import annotations
@@ -34,11 +37,12 @@ class Pose:
 class PoseEstimator:
     """``estimator(frame, box) -> Pose | None`` (see the module documentation)."""
 
-    def __init__(self, min_detection_confidence: float = 0.5):
+    def __init__(self, min_detection_confidence: float = 0.5, tracking: bool = False):
         self.cv2 = require_cv2()
         mp_pose = require_mediapipe()
+        self.tracking = tracking
         try:
-            self.pose = mp_pose.Pose(static_image_mode=True, model_complexity=1, smooth_landmarks=False,
+            self.pose = mp_pose.Pose(static_image_mode=not tracking, model_complexity=1, smooth_landmarks=False,
                                      enable_segmentation=False,
                                      min_detection_confidence=min_detection_confidence)
         except Exception as exc:  # a broken install: name it in one line
@@ -49,6 +53,10 @@ class PoseEstimator:
 
     def close(self) -> None:
         self.pose.close()
+
+    def reset(self) -> None:
+        """Forget the tracked person (tracking mode): the next call detects afresh."""
+        self.pose.reset()
 
     def __enter__(self):
         return self
