@@ -23,11 +23,11 @@ demo: $(STAMP)
 	$(VENV)/bin/skelreid demo --out runs/demo
 
 test: $(STAMP)
-	$(PY) -m pytest -n 2 -q --durations=15
+	$(PY) -m pytest -n 2 --dist worksteal -q --durations=15
 
 # the quick loop while working: everything but the end-to-end tests marked slow
 test-fast: $(STAMP)
-	$(PY) -m pytest -n 2 -q -m "not slow"
+	$(PY) -m pytest -n 2 --dist worksteal -q -m "not slow"
 
 bench: $(STAMP)
 	$(PY) benchmarks/parse_kgbd.py

@@ -33,8 +33,8 @@ SEED = 20240613
 def _command(root: Path, cache: Path, out: Path) -> list[str]:
     return [sys.executable, "-m", "skelreid.cli", "train", "--dataset", "KGBD", "--root", str(root),
             "--cache", str(cache), "--out", str(out), "--persons", "4", "--set", "data.clip=150",
-            "--epochs", "8", "--set", "encoder.hidden=8", "--set", "encoder.proj_dim=8",
-            "--set", "encoder.batch_size=64", "--rn-epochs", "40", "--set", "rn.hidden=16",
+            "--epochs", "3", "--set", "encoder.hidden=8", "--set", "encoder.proj_dim=8",
+            "--set", "encoder.batch_size=64", "--rn-epochs", "6", "--set", "rn.hidden=16",
             "--set", "rn.batch_size=64", "--checkpoint-minutes", "0.002", "--no-progress"]
 
 
@@ -132,7 +132,7 @@ def test_sigkill_at_random_moments_then_rerun_gives_identical_results(kgbd_data,
 
 
 #: (kill point, --checkpoint-minutes) of each killed process, in order; the process after the last
-#: one runs to the end. Per process, with this command (8 encoder epochs of 14 batches, 40 RN epochs):
+#: one runs to the end. Per process, with this command (3 encoder epochs of 14 batches, 6 RN epochs):
 NAMED_PLAN = [
     ("encoder.step:20", "0"),       # encoder epoch 2, 6 batches after the epoch-1 checkpoint
     ("resume.save:5", "1e-9"),      # resumes at epoch 1; killed right after a mid-epoch-2 checkpoint
