@@ -6,7 +6,11 @@
    video's full size (:mod:`skelreid.video.clips`): one walker on a fixed camera, the same pixels.
 
 Each is a plain ``skelreid extract`` run; the stage split (read, detect, pose, track, write) comes
-from the extraction record. Run it on an idle machine: the figures are wall-clock times.
+from the extraction record. Reading and detection run in a thread of their own, ahead of the pose,
+so their busy times overlap the pose's and the stages add up to more than the wall time. The
+multi-person run is repeated with ``--pose-threads 1`` (the people of a frame posed one after the
+other) to show what posing them side by side gains. Run it on an idle machine: the figures are
+wall-clock times.
 
 Usage::
 
@@ -57,7 +61,10 @@ def main_(argv=None) -> int:
     from skelreid.video.source import iter_frames, open_video
 
     video, out = Path(args.video), Path(args.out)
+    from skelreid.video.pose import default_pose_threads
+
     multi = _extract(video, out / "multi", "--frames", str(args.frames))
+    multi_one = _extract(video, out / "multi_one_thread", "--frames", str(args.frames), "--pose-threads", "1")
     longest = max((out / "multi").rglob("*.npz"), key=lambda p: len(np.load(p)["frame_index"]))
     z = np.load(longest)
     cap, info = open_video(video)
@@ -70,9 +77,10 @@ def main_(argv=None) -> int:
                                   empty=0), fps=info.fps)
     single = _extract(clip, out / "single")
     result = {"machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
-                          "note": args.note},
+                          "note": args.note, "pose_threads": default_pose_threads()},
               "video": {"path": video.name, "width": info.width, "height": info.height, "fps": info.fps},
               "multi_person": multi,
+              "multi_person_one_pose_thread": multi_one,
               "single_person": {**single, "source": f"{longest.relative_to(out / 'multi')} of the multi-person "
                                                     "run, alone on the empty scene"}}
     write_json(args.json, result)

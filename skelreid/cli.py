@@ -490,7 +490,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
     _check_video_pictures(args)
     several = len(find_videos(args.source)) > 1
     summary = extract(args.source, args.out, settings, progress=not args.no_progress, log=note,
-                      on_result=lambda res: _video_pictures(args, res, several))
+                      on_result=lambda res: _video_pictures(args, res, several), pose_threads=args.pose_threads)
     rate = summary["frames"] / summary["seconds"] if summary["seconds"] else 0.0
     per_person = summary["person_frames"] / summary["seconds"] if summary["seconds"] else 0.0
     print(f"{summary['videos']} video(s): {summary['walks']} walk(s) written to {args.out}"
@@ -522,7 +522,7 @@ def _video_embeddings(args: argparse.Namespace, model):
     entries = find_videos(args.video)
     if len(entries) != 1:
         raise DataError(args.video, f"--video takes one video file; this folder holds {len(entries)}")
-    res = extract_video(entries[0], settings, progress=not args.no_progress)
+    res = extract_video(entries[0], settings, progress=not args.no_progress, pose_threads=args.pose_threads)
     note(f"{args.video}: {res.frames} frames at {res.fps:.1f} frames/s, {res.tracks} track(s) -> "
          f"{len(res.walks)} walk(s) of at least {settings.min_frames} frames")
     seqs = walk_sequences(res)
@@ -554,6 +554,9 @@ def _add_video_options(p: argparse.ArgumentParser, extract: bool) -> None:
     g.add_argument("--static-pose", action="store_true",
                    help="pose every crop afresh, also when the frame holds one person (default: MediaPipe's "
                         "tracking mode follows a lone person, about twice as fast)")
+    g.add_argument("--pose-threads", type=int, metavar="N",
+                   help="threads posing the people of a frame side by side (default: one per core, at most 4); "
+                        "the walks do not depend on it")
     g.add_argument("--start", type=int, default=0, help="first frame to read (default 0)")
     g.add_argument("--frames", type=int, help="read at most this many frames per video (default: all)")
     if extract:

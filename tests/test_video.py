@@ -271,7 +271,7 @@ def extracted(tmp_path_factory):
     base = tmp_path_factory.mktemp("video")
     out = base / "walks"
     argv = ["extract", str(VTEST), "--out", str(out), "--frames", str(FRAMES), "--min-frames", str(MIN_FRAMES),
-            "--sheet", str(base / "sheet.png"), "--no-progress"]
+            "--sheet", str(base / "sheet.png"), "--pose-threads", "2", "--no-progress"]
     assert main(argv) == 0
     return base, out, argv
 
@@ -380,14 +380,14 @@ def test_identify_straight_from_video(extracted, tmp_path, capsys):
 @needs_vtest
 def test_real_clip_counts_in_measured_ranges_and_extraction_is_repeatable(extracted, tmp_path, capsys):
     """The first 30 frames of vtest.avi, measured on 2026-12-05: 99 person-frames with a pose, 7 tracks,
-    4 walks of at least 10 frames (18, 23, 29 and 10 frames). A second extraction into another folder
-    writes byte-identical walk files."""
+    4 walks of at least 10 frames (18, 23, 29 and 10 frames). A second extraction into another folder,
+    posing one person at a time where the first posed two side by side, writes byte-identical walk files."""
     import re
 
     _, first, argv = extracted
     second = tmp_path / "again"
     rc, out, err = _cli(capsys, "extract", VTEST, "--out", second, "--frames", FRAMES, "--min-frames", MIN_FRAMES,
-                        "--no-progress")
+                        "--pose-threads", "1", "--no-progress")
     assert rc == 0, err
     # where the time went, per stage: on the terminal and in the video's record
     from skelreid.io import read_json
@@ -583,3 +583,62 @@ def test_a_lone_person_is_followed_in_tracking_mode_and_reset_when_others_appear
     calls.clear()
     ex.extract_video(entry, ex.ExtractSettings(min_frames=5, track_single=False), progress=False)
     assert set(calls) == {"static"}
+
+
+@needs_video
+def test_pose_pool_keeps_each_pose_with_its_box(monkeypatch):
+    """Several threads pose a frame's people, each box with one of the pool's estimators; the poses
+    come back in the order of the boxes."""
+    from skelreid.video import pose as pose_mod
+
+    seen = set()
+
+    class TaggingEstimator:
+        def __init__(self, **kw):
+            pass
+
+        def __call__(self, frame, box):
+            seen.add(id(self))
+            return ("pose of", box)
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(pose_mod, "PoseEstimator", TaggingEstimator)
+    boxes = [(k, 0, 5, 10) for k in range(7)]
+    with pose_mod.PosePool(3) as pool:
+        assert pool(None, boxes) == [("pose of", b) for b in boxes]
+        assert pool(None, boxes[:1]) == [("pose of", boxes[0])]
+        assert pool(None, []) == []
+    assert len(seen) == 3
+    with pytest.raises(Exception, match="pose-threads 0"):
+        pose_mod.PosePool(0)
+
+
+@needs_video
+def test_reading_ahead_keeps_frame_order_and_passes_errors_on(tmp_path):
+    """Frames are read and detected in a thread of their own: they arrive in order, a failure there is
+    raised in the caller, and stopping early ends the thread."""
+    from skelreid.video.extract import _read_and_detect
+
+    frames = [np.full((40, 60, 3), 10 * k, np.uint8) for k in range(12)]
+    video = _write_video(tmp_path / "ramp.avi", frames)
+    stage = {"read": 0.0, "detect": 0.0}
+    got = [(fi, float(frame.mean()), dets) for fi, frame, dets in
+           _read_and_detect(video, 2, 8, lambda f: [round(float(f.mean()))], stage, depth=2)]
+    assert [g[0] for g in got] == list(range(2, 10))
+    assert all(abs(m - 10 * fi) < 3 and d == [round(m)] for fi, m, d in got)
+    assert stage["read"] > 0 and stage["detect"] >= 0
+
+    def broken(frame):
+        if frame.mean() > 45:
+            raise RuntimeError("detector failed on frame 5")
+        return []
+
+    with pytest.raises(RuntimeError, match="frame 5"):
+        list(_read_and_detect(video, 0, None, broken, stage, depth=1))
+    gen = _read_and_detect(video, 0, None, lambda f: [], stage, depth=1)
+    next(gen)
+    gen.close()     # the consumer stops early: the reading thread is told to stop and joined
+    import threading
+    assert not [t for t in threading.enumerate() if t.name == "read-detect"]

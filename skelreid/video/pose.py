@@ -9,9 +9,15 @@ pose it skips its person detector and follows the previous landmarks, about twic
 uses that for a frame holding exactly one person (see :func:`skelreid.video.extract.extract_video`)
 and resets it whenever that is no longer so. A pose gives 33 landmarks: image coordinates (mapped back to the frame's
 pixels) with a visibility each, and world coordinates in metres centred between the hips.
+
+:class:`PosePool` poses the people of one frame side by side, one static estimator per thread
+(MediaPipe releases Python's lock while its graph runs, so threads use several cores). A static pose
+depends on its crop alone, so the result is the same with one thread or several.
 """
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -90,3 +96,60 @@ class PoseEstimator:
         vis = np.array([p.visibility for p in lm], np.float32)
         world = np.array([[p.x, p.y, p.z] for p in res.pose_world_landmarks.landmark], np.float32)
         return Pose(world, image, vis)
+
+
+def default_pose_threads() -> int:
+    """Threads posing the people of a frame: one per core, at most 4."""
+    return max(1, min(os.cpu_count() or 1, 4))
+
+
+class PosePool:
+    """``pool(frame, boxes) -> [Pose | None]``: static poses of a frame's people, ``threads`` at a time.
+
+    Box ``i`` goes to estimator ``i % threads``; each estimator poses its boxes in order in its own
+    thread. With one thread (or one box) everything runs in the caller's thread."""
+
+    def __init__(self, threads: int | None = None):
+        self.threads = default_pose_threads() if threads is None else int(threads)
+        if self.threads < 1:
+            from ..errors import ConfigError
+
+            raise ConfigError(f"--pose-threads {threads}: at least 1")
+        self.estimators = []
+        try:
+            for _ in range(self.threads):
+                self.estimators.append(PoseEstimator())
+        except BaseException:
+            self.close()
+            raise
+        self.executor = ThreadPoolExecutor(self.threads, thread_name_prefix="pose") if self.threads > 1 else None
+
+    def __call__(self, frame: np.ndarray, boxes) -> list:
+        boxes = list(boxes)
+        if self.executor is None or len(boxes) < 2:
+            return [self.estimators[0](frame, b) for b in boxes]
+        n = min(self.threads, len(boxes))
+
+        def run(k: int) -> list:
+            est = self.estimators[k]
+            return [est(frame, b) for b in boxes[k::n]]
+
+        parts = list(self.executor.map(run, range(n)))
+        out = [None] * len(boxes)
+        for k, part in enumerate(parts):
+            out[k::n] = part
+        return out
+
+    def close(self) -> None:
+        if getattr(self, "executor", None) is not None:
+            self.executor.shutdown(wait=True)
+            self.executor = None
+        for est in self.estimators:
+            est.close()
+        self.estimators = []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
