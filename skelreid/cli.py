@@ -454,7 +454,8 @@ def _video_settings(args: argparse.Namespace, layout: str = "mediapipe_33", leng
     return ExtractSettings(detector=args.detector, layout=getattr(args, "layout", None) or layout,
                            start=args.start, frames=args.frames,
                            min_frames=args.min_frames if args.min_frames else length + 2 * clip,
-                           min_visible=args.min_visible, track_single=not args.static_pose)
+                           min_visible=args.min_visible, track_single=not args.static_pose,
+                           followers=args.followers)
 
 
 def _check_video_pictures(args: argparse.Namespace) -> None:
@@ -554,6 +555,9 @@ def _add_video_options(p: argparse.ArgumentParser, extract: bool) -> None:
     g.add_argument("--static-pose", action="store_true",
                    help="pose every crop afresh, also when the frame holds one person (default: MediaPipe's "
                         "tracking mode follows a lone person, about twice as fast)")
+    g.add_argument("--followers", type=int, default=2, choices=[1, 2],
+                   help="tracking-mode estimators that take a lone person's frames in turn (default 2: two frames "
+                        "posed at once, each estimator following every other frame; 1: one sees every frame)")
     g.add_argument("--pose-threads", type=int, metavar="N",
                    help="threads posing the people of a frame side by side (default: one per core, at most 4); "
                         "the walks do not depend on it")

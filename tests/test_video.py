@@ -442,7 +442,7 @@ def casia_tree(extracted, tmp_path_factory):
     base = tmp_path_factory.mktemp("casia")
     clips = _casia_tree(extracted[1], base / "videos")
     rc = main(["extract", str(base / "videos"), "--out", str(base / "walks"), "--layout", "casia_b_14",
-               "--min-frames", "6", "--no-progress"])
+               "--min-frames", "6", "--pose-threads", "2", "--no-progress"])
     assert rc == 0
     return base, clips
 
@@ -461,6 +461,23 @@ def test_real_casia_b_tree_extracts_one_labelled_walk_per_clip(casia_tree):
         assert s.condition == "nm" and s.view == {"090": "5", "108": "6"}[key[-3:]]
         # the walker is posed on (nearly) every frame they are in the clip, and on no empty frame
         assert want[key] - 3 <= len(s.frames) <= want[key]
+
+
+@needs_video
+@needs_vtest
+def test_lone_walkers_give_the_same_walks_with_one_pose_thread_or_two(casia_tree, tmp_path):
+    """Each clip of the tree holds one walker, followed in tracking mode by two followers in turn: the
+    fixture posed two frames at once (one per core), this extraction one after the other, and the
+    walk files are byte for byte the same."""
+    base, _ = casia_tree
+    again = tmp_path / "walks"
+    assert main(["extract", str(base / "videos"), "--out", str(again), "--layout", "casia_b_14",
+                 "--min-frames", "6", "--pose-threads", "1", "--no-progress"]) == 0
+    first = sorted(p.relative_to(base / "walks").as_posix() for p in (base / "walks").rglob("*.npz"))
+    second = sorted(p.relative_to(again).as_posix() for p in again.rglob("*.npz"))
+    assert first == second and first
+    for name in first:
+        assert (base / "walks" / name).read_bytes() == (again / name).read_bytes(), name
 
 
 @needs_video
@@ -545,7 +562,9 @@ def test_walker_clip_pastes_only_the_walker_onto_the_empty_scene():
 @needs_video
 def test_a_lone_person_is_followed_in_tracking_mode_and_reset_when_others_appear(tmp_path, monkeypatch):
     """Frames holding exactly one person go to MediaPipe's tracking mode, frames with more to the
-    static estimator; the tracker is reset when the lone person stops being alone. ``--static-pose``
+    static estimators; the followers are reset when the lone person stops being alone. With two
+    followers (the default) the lone person's frames alternate between them (even frames of the run to
+    one, odd to the other), whatever the number of pose threads. ``--static-pose``
     (``track_single=False``) never tracks."""
     from skelreid.video import extract as ex
     from skelreid.video import pose as pose_mod
@@ -553,22 +572,26 @@ def test_a_lone_person_is_followed_in_tracking_mode_and_reset_when_others_appear
     calls = []
 
     class FakeEstimator:
+        made = 0
+
         def __init__(self, tracking=False, **kw):
             self.tracking = tracking
+            self.name = ("follower" if tracking else "static") + str(FakeEstimator.made)
+            FakeEstimator.made += 1
 
         def __call__(self, frame, box):
-            calls.append("tracking" if self.tracking else "static")
+            calls.append((self.name, "tracking" if self.tracking else "static", int(box[0])))
             return None
 
         def reset(self):
-            calls.append("reset")
+            calls.append((self.name, "reset", None))
 
         def close(self):
             pass
 
     monkeypatch.setattr(pose_mod, "PoseEstimator", FakeEstimator)
     frames = []
-    for f in range(24):   # one walker throughout; a second one on frames 10-15
+    for f in range(24):   # one walker throughout, moving right 4 px a frame; a second one on frames 10-15
         img = np.full((120, 240, 3), 90, np.uint8)
         img[30:90, 10 + 4 * f:30 + 4 * f] = 230
         if 10 <= f < 16:
@@ -576,13 +599,32 @@ def test_a_lone_person_is_followed_in_tracking_mode_and_reset_when_others_appear
         frames.append(img)
     video = _write_video(tmp_path / "two.avi", frames)
     entry = ex.find_videos(video)[0]
-    ex.extract_video(entry, ex.ExtractSettings(min_frames=5), progress=False)
-    kinds = list(calls)
+
+    ex.extract_video(entry, ex.ExtractSettings(min_frames=5, followers=1), progress=False, pose_threads=2)
+    kinds = [c[1] for c in calls]
     # alone on frames 0-9: followed; two on 10-15: reset once, then each posed afresh; alone again: followed
     assert kinds == ["tracking"] * 10 + ["reset"] + ["static"] * 12 + ["tracking"] * 8
+    assert len({c[0] for c in calls if c[1] == "tracking"}) == 1
+
+    for threads in (2, 1):    # two followers (the default), posing side by side or one after the other
+        calls.clear()
+        ex.extract_video(entry, ex.ExtractSettings(min_frames=5), progress=False, pose_threads=threads)
+        followers = sorted({c[0] for c in calls if c[1] != "static"})
+        assert len(followers) == 2
+        # each follower sees every other frame of a lone run (its boxes 8 px apart) and is reset once
+        for f in followers:
+            seq = [c[1] for c in calls if c[0] == f]
+            assert seq == ["tracking"] * 5 + ["reset"] + ["tracking"] * 4, (threads, f, seq)
+            xs = [c[2] for c in calls if c[0] == f and c[1] == "tracking"]
+            assert all(b - a == 8 for a, b in zip(xs[:5], xs[1:5])) and all(b - a == 8 for a, b in zip(xs[5:], xs[6:]))
+        assert sum(c[1] == "static" for c in calls) == 12
+        # the resets come before any static pose of the two-person frames
+        first_static = next(i for i, c in enumerate(calls) if c[1] == "static")
+        assert all(i < first_static for i, c in enumerate(calls) if c[1] == "reset")
+
     calls.clear()
-    ex.extract_video(entry, ex.ExtractSettings(min_frames=5, track_single=False), progress=False)
-    assert set(calls) == {"static"}
+    ex.extract_video(entry, ex.ExtractSettings(min_frames=5, track_single=False), progress=False, pose_threads=2)
+    assert {c[1] for c in calls} == {"static"}
 
 
 @needs_video

@@ -68,6 +68,7 @@ class ExtractSettings:
     max_gap: int = 5
     pose_weight: float = 0.5
     track_single: bool = True        # one person in the frame: MediaPipe's tracking mode (about twice as fast)
+    followers: int = 2               # tracking-mode estimators taking a lone person's frames in turn
 
     def check(self) -> None:
         if self.detector not in DETECTORS:
@@ -76,6 +77,8 @@ class ExtractSettings:
             raise ConfigError(f"--layout {self.layout}: choose one of {', '.join(LAYOUTS_OUT)}")
         if self.start < 0 or (self.frames is not None and self.frames < 1) or self.min_frames < 1:
             raise ConfigError("--start must be >= 0, --frames and --min-frames >= 1")
+        if self.followers not in (1, 2):
+            raise ConfigError(f"--followers {self.followers}: 1 or 2")
         if not 0 <= self.min_visible <= 1:
             raise ConfigError(f"--min-visible {self.min_visible}: a fraction in 0..1")
 
@@ -274,6 +277,63 @@ def _read_and_detect(path: Path, start: int, count: int | None, detector, stage:
         thread.join()
 
 
+def _posed_frames(frames, pool, followers: list, stage: dict):
+    """``(index, people, merged boxes, raw poses)`` for each ``(index, frame, detections)``, in order.
+
+    A frame with several people (or none) goes to the pool of static estimators. A frame holding
+    exactly one person goes to a *follower*, an estimator in MediaPipe's tracking mode; with two
+    followers, the frames of a lone person alternate between them (the run's even frames to one, odd
+    to the other) and two such frames in a row are posed at the same time, one in a thread of the
+    pool (one after the other when the pool has one thread). Which follower poses a frame depends
+    only on how many frames the lone run has had, so the result depends neither on timing nor on
+    the number of pose threads. The followers are reset whenever a frame does not hold exactly one
+    person (and at every video, being made per video). Pose time is added to ``stage["pose"]``."""
+    clock = time.perf_counter
+    run = 0                      # frames of the current lone-person run
+    it = iter(frames)
+    held = None
+
+    def split(item):
+        fi, frame, dets = item
+        return fi, frame, [d for d in dets if not d.merged], [d.box for d in dets if d.merged]
+
+    while True:
+        item, held = (held if held is not None else next(it, None)), None
+        if item is None:
+            return
+        fi, frame, people, merged = split(item)
+        if not followers or len(people) != 1:
+            if run:
+                for f in followers:
+                    f.reset()
+            run = 0
+            t = clock()
+            raw = pool(frame, [d.box for d in people])
+            stage["pose"] += clock() - t
+            yield fi, people, merged, raw
+            continue
+        if len(followers) > 1:
+            nxt = next(it, None)
+            if nxt is not None:
+                nfi, nframe, npeople, nmerged = split(nxt)
+                if len(npeople) == 1:
+                    t = clock()
+                    later = pool.submit(followers[(run + 1) % 2], nframe, npeople[0].box)
+                    first = followers[run % 2](frame, people[0].box)
+                    second = later.result()
+                    stage["pose"] += clock() - t
+                    run += 2
+                    yield fi, people, merged, [first]
+                    yield nfi, npeople, nmerged, [second]
+                    continue
+                held = nxt
+        t = clock()
+        raw = [followers[run % len(followers)](frame, people[0].box)]
+        stage["pose"] += clock() - t
+        run += 1
+        yield fi, people, merged, raw
+
+
 def extract_video(entry: VideoEntry, settings: ExtractSettings, progress: bool = True,
                   pool=None, pose_threads: int | None = None) -> VideoResult:
     """Detect, pose and track the people of one video; the walks are in the result (nothing is written).
@@ -296,30 +356,25 @@ def extract_video(entry: VideoEntry, settings: ExtractSettings, progress: bool =
     detector = make_detector(s.detector, background)
     tracker = Tracker(TrackSettings(max_gap=s.max_gap, pose_weight=s.pose_weight))
     own = pool is None
-    # One person in the frame, frame after frame (a CASIA-B clip, a quiet street): MediaPipe's tracking
-    # mode follows that person's crop instead of detecting afresh. Reset whenever the frame holds
-    # anyone else or nobody, and at every video, so the result depends on this video alone.
-    single = PoseEstimator(tracking=True) if s.track_single else None
-    following = False
     counts = {"merged_boxes": 0, "no_pose": 0, "mostly_invisible": 0, "off_box": 0}
     total = frames_in_range(info, s.start, s.frames)
     clock = time.perf_counter
     stage = dict.fromkeys(("read", "detect", "pose", "track"), 0.0)
     stage["read"] = clock() - t0      # the background model's sampled frames
+    followers = []
+    reader = None
     try:
         pool = pool or PosePool(pose_threads)
+        # One person in the frame, frame after frame (a CASIA-B clip, a quiet street): MediaPipe's
+        # tracking mode follows that person's crop instead of detecting afresh (see _posed_frames).
+        if s.track_single:
+            followers = [PoseEstimator(tracking=True) for _ in range(s.followers)]
+        reader = _read_and_detect(entry.path, s.start, s.frames, detector, stage)
         with tqdm(total=total or None, unit="frame", desc=entry.path.name[:30], leave=False,
                   dynamic_ncols=True, disable=not progress) as bar:
-            for fi, frame, dets in _read_and_detect(entry.path, s.start, s.frames, detector, stage):
+            for fi, people, merged, raw in _posed_frames(reader, pool, followers, stage):
                 t2 = clock()
-                merged = [d.box for d in dets if d.merged]
-                people = [d for d in dets if not d.merged]
                 counts["merged_boxes"] += len(merged)
-                alone = single is not None and len(people) == 1
-                if following and not alone:
-                    single.reset()
-                following = alone
-                raw = [single(frame, people[0].box)] if alone else pool(frame, [d.box for d in people])
                 poses = []
                 for d, p in zip(people, raw):
                     why = _pose_ok(p, d.box, s.min_visible)
@@ -327,11 +382,8 @@ def extract_video(entry: VideoEntry, settings: ExtractSettings, progress: bool =
                         counts[why] += 1
                         p = None
                     poses.append(p)
-                t3 = clock()
                 ids = tracker.step(fi, people, poses)
-                t4 = clock()
-                stage["pose"] += t3 - t2
-                stage["track"] += t4 - t3
+                stage["track"] += clock() - t2
                 res.items[fi] = [FrameItem(t, d.box, None if p is None else p.image)
                                  for t, d, p in zip(ids, people, poses)]
                 if merged:
@@ -341,10 +393,12 @@ def extract_video(entry: VideoEntry, settings: ExtractSettings, progress: bool =
                 bar.update(1)
                 bar.set_postfix(people=len(people), tracks=len(tracker.tracks), refresh=False)
     finally:
+        if reader is not None:
+            reader.close()     # stops and joins the reading thread, also when posing failed
         if own and pool is not None:
             pool.close()
-        if single is not None:
-            single.close()
+        for f in followers:
+            f.close()
     res.counts = counts
     res.tracks = len(tracker.tracks)
     t4 = clock()

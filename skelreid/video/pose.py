@@ -140,6 +140,19 @@ class PosePool:
             out[k::n] = part
         return out
 
+    def submit(self, fn, *args):
+        """``fn(*args)`` in one of the pool's threads (in the caller's with one thread): a future."""
+        if self.executor is not None:
+            return self.executor.submit(fn, *args)
+        from concurrent.futures import Future
+
+        done = Future()
+        try:
+            done.set_result(fn(*args))
+        except BaseException as exc:
+            done.set_exception(exc)
+        return done
+
     def close(self) -> None:
         if getattr(self, "executor", None) is not None:
             self.executor.shutdown(wait=True)
