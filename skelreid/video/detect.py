@@ -56,7 +56,7 @@ class BackgroundDetector:
     def __call__(self, frame: np.ndarray) -> list[Detection]:
         cv2 = self.cv2
         mask = self.sub.apply(frame, learningRate=0.002)
-        mask = np.where(mask >= 200, 255, 0).astype(np.uint8)           # 127 = shadow
+        mask = cv2.threshold(mask, 199, 255, cv2.THRESH_BINARY)[1]        # 127 = shadow, dropped
         mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, self.open_k)
         mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, self.close_k)
         n, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
