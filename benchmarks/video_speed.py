@@ -9,7 +9,8 @@ Each is a plain ``skelreid extract`` run; the stage split (read, detect, pose, t
 from the extraction record. Reading and detection run in a thread of their own, ahead of the pose,
 so their busy times overlap the pose's and the stages add up to more than the wall time. The
 multi-person run is repeated with ``--pose-threads 1`` (the people of a frame posed one after the
-other) to show what posing them side by side gains. Run it on an idle machine: the figures are
+other) to show what posing them side by side gains, and the single-person run with ``--followers 1``
+(one tracking-mode estimator sees every frame) to show what two followers in turn gain. Run it on an idle machine: the figures are
 wall-clock times.
 
 Usage::
@@ -76,13 +77,15 @@ def main_(argv=None) -> int:
                       walker_clip(frames, scene, z["frame_index"], z["box"], size=(info.width, info.height),
                                   empty=0), fps=info.fps)
     single = _extract(clip, out / "single")
+    single_one = _extract(clip, out / "single_one_follower", "--followers", "1")
     result = {"machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
                           "note": args.note, "pose_threads": default_pose_threads()},
               "video": {"path": video.name, "width": info.width, "height": info.height, "fps": info.fps},
               "multi_person": multi,
               "multi_person_one_pose_thread": multi_one,
               "single_person": {**single, "source": f"{longest.relative_to(out / 'multi')} of the multi-person "
-                                                    "run, alone on the empty scene"}}
+                                                    "run, alone on the empty scene"},
+              "single_person_one_follower": single_one}
     write_json(args.json, result)
     print(json.dumps(result, indent=2))
     return 0
