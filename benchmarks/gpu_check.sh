@@ -67,7 +67,7 @@ step() {
 if [ $DRY -eq 1 ]; then
   DEVICE=cpu
   # 3-frame windows: the compiled step's graph (the one slow part on CPU) is half the size of 6 frames
-  SIZE=(--hidden 16 --batch 32 --length 3 --steps 3 --warmup 1 --repeats 1 --rn-steps 5 --rn-epochs 1
+  SIZE=(--hidden 16 --batch 32 --length 3 --steps 3 --warmup 1 --repeats 1 --baseline-steps 1 --rn-steps 5 --rn-epochs 1
         --embed-windows 256 --same-process --compile-backend aot_eager)
   PACK="$OUT/fixture/kgbd.skpack"
   # the headline run keeps a milestone (its table is checked); the follow-on runs need only finish
