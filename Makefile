@@ -23,7 +23,8 @@ demo: $(STAMP)
 	$(VENV)/bin/skelreid demo --out runs/demo
 
 test: $(STAMP)
-	$(PY) -m pytest -n 2 --dist worksteal -q --durations=15
+	# bytecode of skelreid and the tests is written once, not compiled again in every subprocess a test starts
+	PYTHONDONTWRITEBYTECODE= $(PY) -m pytest -n 2 --dist worksteal -q --durations=15
 
 # the quick loop while working: everything but the end-to-end tests marked slow
 test-fast: $(STAMP)

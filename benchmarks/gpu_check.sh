@@ -76,6 +76,9 @@ if [ $DRY -eq 1 ]; then
             --set encoder.batch_size=32 --set rn.hidden=16)
   H_LIMIT=300; RUN_LIMIT=300
   FE_OPTS=(--hidden 8 --persons 4 --embed-batch 128); FE_LIMIT=300
+  # without CUDA the graphs step falls back to the eager one: its RN and embedding phases would repeat
+  # harness_eager's (each phase still runs once in the dry run)
+  GRAPHS_SKIP=(rn embed)
 else
   DEVICE=cuda
   SIZE=(--hidden 256 --batch 128 --length 6 --joints 20 --steps 100 --warmup 10 --repeats 3
@@ -85,6 +88,7 @@ else
   RUN_OPTS=()   # no intermediate milestone on the GPU: each adds two RNs of ~10 min (docs/results/gpu_check_2026-12-04)
   H_LIMIT=70; RUN_LIMIT=100000
   FE_OPTS=(); FE_LIMIT=90
+  GRAPHS_SKIP=()
 fi
 
 # 1. the machine
@@ -127,7 +131,7 @@ hstep() {  # hstep NAME ARGS...: one harness measurement into OUT/NAME.json, ski
 }
 hstep harness_eager    --step eager
 hstep harness_compiled --step compiled --skip baseline paired
-hstep harness_graphs   --step graphs --fused-adam --skip baseline
+hstep harness_graphs   --step graphs --fused-adam --skip baseline "${GRAPHS_SKIP[@]}"
 hstep harness_bf16     --step graphs --fused-adam --bf16 --skip baseline paired rn
 hstep harness_seeds3   --step graphs --fused-adam --runs 3 --skip baseline paired rn embed
 

@@ -19,7 +19,7 @@ import pytest
 pytestmark = pytest.mark.slow   # end-to-end: `make test-fast` (pytest -m "not slow") leaves it out
 
 REPO = Path(__file__).resolve().parents[1]
-CHILDREN = 30    # a 1-in-12 event then shows with 93% probability per run of the test, a 1-in-80 one 31%
+CHILDREN = 20    # a 1-in-12 event then shows with 82% probability per run of the test, a 1-in-80 one 22%
 
 
 def _env(**extra: str) -> dict[str, str]:

@@ -104,13 +104,18 @@ def _subset(kgbd_data: Path, tmp_path: Path) -> Path:
     return root
 
 
-@pytest.mark.kgbd
-def test_sigkill_at_random_moments_then_rerun_gives_identical_results(kgbd_data, tmp_path):
-    root = _subset(kgbd_data, tmp_path)
-    cache = tmp_path / "cache"
-
-    ref = tmp_path / "reference"
+@pytest.fixture(scope="module")
+def reference(kgbd_data, tmp_path_factory):
+    """The uninterrupted run both tests compare with (and the data and parse cache they share)."""
+    tmp = tmp_path_factory.mktemp("faults")
+    root, cache, ref = _subset(kgbd_data, tmp), tmp / "cache", tmp / "reference"
     wall = _run_to_end(_command(root, cache, ref))  # also fills the parse cache
+    return root, cache, ref, wall
+
+
+@pytest.mark.kgbd
+def test_sigkill_at_random_moments_then_rerun_gives_identical_results(reference, tmp_path):
+    root, cache, ref, wall = reference
 
     # Kills while it trains (the first one from a fresh start, so surely mid-encoder), then one anywhere:
     # start-up, loading, training or report writing.
@@ -152,11 +157,8 @@ def _history_without_timings(path: Path) -> list[dict]:
 
 
 @pytest.mark.kgbd
-def test_sigkill_at_named_points_of_every_stage_then_rerun_gives_identical_results(kgbd_data, tmp_path):
-    root = _subset(kgbd_data, tmp_path)
-    cache = tmp_path / "cache"
-    ref = tmp_path / "reference"
-    _run_to_end(_command(root, cache, ref))
+def test_sigkill_at_named_points_of_every_stage_then_rerun_gives_identical_results(reference, tmp_path):
+    root, cache, ref, _ = reference
     out = tmp_path / "killed"
     for point, minutes in NAMED_PLAN:
         cmd = _command(root, cache, out)

@@ -133,8 +133,9 @@ def _heatmap_panel(fig: Figure, ax, a: np.ndarray, name: str, vmax: float) -> No
         for t in range(f_dec):
             for s in range(f_enc):
                 v = a[t, s]
+                # inside the axes: left out of tight_layout's measuring (drawn once, at save time)
                 ax.text(s, t, f"{v:.2f}", ha="center", va="center", fontsize=7,
-                        color="black" if v > 0.6 * vmax else "white")
+                        color="black" if v > 0.6 * vmax else "white", in_layout=False)
 
 
 def plot_attention(attention, objective, path: str | Path, title: str = "") -> Path:
