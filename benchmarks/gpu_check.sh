@@ -145,7 +145,7 @@ fi
 
 # 4. the KGBD runs at the paper's settings, resumable (a second call continues each where it stopped), in
 #    this order of priority: the legacy headline (all three selection rules), probe/gallery, Rev. Rec. Plus,
-#    AGE, three seeds. Each gets what time is left; one that has finished returns at once on a second call.
+#    AGE, three seeds. Each gets what time is left; one that finished in an earlier call is not run again.
 if [ $DRY -eq 1 ] && [ ! -f "$PACK" ]; then
   step fixture_pack 30 bash -c "'$PY' -m skelreid.cli make-fixture KGBD '$OUT/fixture/raw' --persons 4 >/dev/null && \
     '$PY' -m skelreid.cli pack --dataset KGBD --root '$OUT/fixture/raw/Data' --out '$PACK' --no-progress"
@@ -157,6 +157,11 @@ if [ ! -s "$OUT/harness_graphs.json" ]; then
 fi
 kgbd_run() {  # kgbd_run NAME OPTIONS...: one resumable KGBD run in OUT/NAME
   local name=$1; shift
+  # finished in an earlier call (its step ended ok and its results are there): not evaluated again
+  if [ -s "$OUT/$name/results.json" ] && [ -f "$OUT/steps_earlier.tsv" ] && \
+     grep -q "^$name	ok" "$OUT/steps_earlier.tsv"; then
+    printf '%s\tok (earlier call)\t0\t-\n' "$name" >> "$OUT/steps.tsv"; return 0
+  fi
   if [ ! -f "$PACK" ]; then
     printf '%s\tskipped\t0\tno KGBD pack at %s (skelreid pack --dataset KGBD ...)\n' "$name" "$PACK" >> "$OUT/steps.tsv"
     return 0

@@ -126,7 +126,7 @@ def markdown(s: dict) -> str:
     if k:
         what = "a 4-person fixture, toy model" if env.get("dry_run") else "paper settings"
         lines += ["", f"KGBD pipeline (rev_rec, LA, {what}): "
-                  + (f"finished in {k['wall_time_s']:.0f} s of this call; Rank-1 "
+                  + (f"finished ({k['wall_time_s']:.0f} s in the call that ended it); Rank-1 "
                      + ", ".join(f"{rule} {100 * v:.1f}" for rule, v in k["rank1"].items())
                      if k["finished"] else "not finished yet (the next call continues it)") + "."]
         for row in k.get("milestones", []):
