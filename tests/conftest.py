@@ -31,8 +31,11 @@ def pytest_collection_modifyitems(config, items):
     """The modules holding end-to-end (``slow``) tests run first, each module's tests kept together (so a
     module fixture is built once): under ``pytest -n 2 --dist worksteal`` the long tests start early and
     the short ones fill the gaps at the end, instead of one worker finishing a long test alone."""
-    slow = {item.module.__name__ for item in items if item.get_closest_marker("slow")}
-    items.sort(key=lambda item: item.module.__name__ not in slow)
+    def module(item) -> str:
+        return item.nodeid.split("::")[0]
+
+    slow = {module(item) for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: module(item) not in slow)
 
 REPO = Path(__file__).resolve().parents[1]
 KGBD_ARCHIVE = REPO.parent / "shared" / "datasets" / "kgbd" / "KinectGait.tar.xz"
