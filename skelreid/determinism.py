@@ -67,6 +67,12 @@ _flushing = False
 def flush_denormals() -> bool:
     """Flush denormal floats to zero on CPU (``torch.set_flush_denormal``); True where supported."""
     global _flushing
+    import numpy as np
+
+    # numpy measures each float type's limits once, on first use; measured after the flush it would see
+    # its smallest subnormal as zero and warn ("The value of the smallest subnormal ... is zero")
+    for dtype in (np.float16, np.float32, np.float64, np.longdouble):
+        np.finfo(dtype).smallest_subnormal
     _flushing = bool(torch.set_flush_denormal(True))
     return _flushing
 

@@ -67,3 +67,16 @@ def test_fresh_processes_embed_identically_on_first_and_later_calls_under_load()
     assert result["failed"] == 0, result
     assert result["children"] == CHILDREN and result["warm_up"], result
     assert result["mismatches"] == 0, result
+
+
+def test_flushing_denormals_leaves_numpy_float_limits_right_and_quiet():
+    # numpy measures float limits on first use; measured after the flush they would read as zero, with a
+    # UserWarning printed by every command (seen in `make demo`)
+    code = ("import numpy as np, skelreid.determinism as d; d.flush_denormals(); "
+            "from sklearn.metrics import roc_curve; "
+            "print(np.finfo(np.float64).smallest_subnormal.tobytes().hex()); print(np.finfo(np.float32).smallest_subnormal.tobytes().hex())")
+    out = subprocess.run([sys.executable, "-W", "error::UserWarning", "-c", code], env=_env(), capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    # the bit patterns (a comparison with zero would itself read a subnormal as zero under the flush)
+    assert out.stdout.split() == ["0100000000000000", "01000000"]
