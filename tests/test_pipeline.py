@@ -109,10 +109,11 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, argv, message):
 
 @pytest.mark.kgbd
 def test_kgbd_subset_end_to_end(tmp_path, kgbd_data, kgbd_sequences):
-    """Real KGBD, 8 persons, small model, CPU: Rank-1 far above chance (12.5 %)."""
+    """Real KGBD, 8 persons, small model, CPU: Rank-1 far above chance (12.5 %). Measured validation
+    Rank-1 on the development machine: 66.5 % after 2 encoder epochs (65.6 % after 3)."""
     out = tmp_path / "kgbd"
     argv = ["train", "--dataset", "KGBD", "--root", str(kgbd_data), "--cache", str(tmp_path / "cache"),
-            "--persons", "8", "--epochs", "3", "--rn-epochs", "40", "--out", str(out),
+            "--persons", "8", "--epochs", "2", "--rn-epochs", "40", "--out", str(out),
             "--set", "encoder.hidden=64", "--set", "encoder.proj_dim=64", "--no-progress"]
     assert main(argv) == 0
     res = json.loads((out / "results.json").read_text())
