@@ -38,8 +38,8 @@ def _add_run_options(ap: argparse.ArgumentParser) -> None:
                    help="probe/gallery scoring unit: sequence (each f-frame subsequence, the literature's protocol), "
                         "walk (mean of a walk's windows), or both (default)")
     g.add_argument("--sequence-feature", choices=CHOICES["retrieval.sequence_feature"],
-                   help="window feature of the per-subsequence unit: sc (default; the concatenated context vectors, "
-                        "measured higher on KGBD) or ap (their mean over the f steps)")
+                   help="window feature of the per-subsequence unit: ap (default; the mean of the context vectors "
+                        "over the f steps, measured higher on KGBD over 3 splits) or sc (the vectors concatenated)")
     g.add_argument("--split-seeds", metavar="S1,S2,...",
                    help="probe/gallery: one run per seeded split (OUT/split_<s>/, encoders retrained per split), "
                         "then mean ± std")

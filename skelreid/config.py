@@ -19,6 +19,7 @@ from .data.nan_policy import POLICIES
 from .data.splits import PROTOCOLS
 from .data.windows import NORMALISATIONS
 from .errors import ConfigError
+from .evaluation.units import SEQUENCE_FEATURE
 from .io import json_dumps, sha256_bytes
 from .pretext import MODELS
 
@@ -85,7 +86,7 @@ class RetrievalConfig:
     pooling: str = "mean"            # mean over a walk's windows | none (per window)
     # probe/gallery units (skelreid/evaluation/units.py)
     unit: str = "both"               # both | sequence (per subsequence, the literature's) | walk (mean of windows)
-    sequence_feature: str = "sc"     # window feature of the per-subsequence unit: sc | ap (KGBD: sc measured higher)
+    sequence_feature: str = SEQUENCE_FEATURE   # window feature of the per-subsequence unit: ap | sc
     select_on_test: bool = False     # also the milestone with the best probe Rank-1 (optimistic, labelled)
 
 

@@ -100,3 +100,12 @@ def test_score_unit_fast_path_equals_sklearn_and_sorted_ranks_with_ties():
         ex = None if groups[0] is None else groups[1][None, :] == groups[0][:, None]
         rk = rank_k(d, qy, gy, ks=(1, 5, 10), excluded=ex)
         assert (fast["rank1"], fast["rank5"], fast["rank10"]) == (rk[1], rk[5], rk[10])
+
+
+def test_the_sequence_unit_scores_ap_by_default_and_the_cme_preset_keeps_sc():
+    # ap measured higher than sc per subsequence on 3 KGBD splits (docs/results/kgbd.md); CME is the paper's sc
+    from skelreid.config import build_config
+    from skelreid.evaluation.units import unit_features
+
+    assert unit_features(build_config("KGBD").retrieval) == ["sc", "ap"]      # walk unit sc, sequence unit ap
+    assert unit_features(build_config("CASIA_B_CME").retrieval) == ["sc"]

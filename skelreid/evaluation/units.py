@@ -34,6 +34,7 @@ from ..errors import SkelreidError
 
 __all__ = [
     "UNITS",
+    "SEQUENCE_FEATURE",
     "UNIT_LABELS",
     "subsequences",
     "euclidean_distances",
@@ -49,6 +50,9 @@ __all__ = [
 
 #: The two probe/gallery units, in report order.
 UNITS: tuple[str, ...] = ("sequence", "walk")
+#: Window feature of the per-subsequence unit unless configured: ``ap`` (the mean of a window's context
+#: vectors over its f steps) scored higher than ``sc`` on KGBD over 3 seeded splits (docs/results/kgbd.md).
+SEQUENCE_FEATURE = "ap"
 UNIT_LABELS = {
     "sequence": "per subsequence (the literature's protocol)",
     "walk": "per walk (mean of windows)",
@@ -285,7 +289,7 @@ def unit_features(retrieval) -> list[str]:
     unit = getattr(retrieval, "unit", "both")
     out = [retrieval.feature]
     if unit in ("both", "sequence"):
-        out.append(getattr(retrieval, "sequence_feature", "sc"))
+        out.append(getattr(retrieval, "sequence_feature", SEQUENCE_FEATURE))
     return list(dict.fromkeys(out))
 
 
@@ -302,7 +306,7 @@ def pair_units(retrieval, vectors_of, probe, gallery, probe_name: str, gallery_n
     for u in (UNITS if unit == "both" else (unit,)):
         if u == "walk" and per_window_groups and probe_name == gallery_name:
             continue  # one pseudo-walk per person and split: a same-split walk unit has nothing to match
-        feature = getattr(retrieval, "sequence_feature", "sc") if u == "sequence" else retrieval.feature
+        feature = getattr(retrieval, "sequence_feature", SEQUENCE_FEATURE) if u == "sequence" else retrieval.feature
         q, g = vectors_of(probe_name, feature), vectors_of(gallery_name, feature)
         if u == "sequence":
             if per_window_groups:
