@@ -62,6 +62,7 @@ from typing import Callable
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+import skelreid  # noqa: E402,F401  (first: it sets how torch's CPU threads wait before torch loads, as the CLI does)
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 

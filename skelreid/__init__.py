@@ -1,5 +1,10 @@
 """skelreid: self-supervised person re-identification from 3D skeleton gait (CAGE / AGE)."""
-from .version import __version__
+from . import cpu_waits as _cpu_waits
+
+# before any skelreid module imports torch: libgomp reads how its threads wait once, when torch loads it
+_cpu_waits.apply()
+
+from .version import __version__  # noqa: E402
 
 __all__ = ["__version__", "load"]
 

@@ -88,7 +88,9 @@ def _add_run_options(ap: argparse.ArgumentParser) -> None:
     g.add_argument("--checkpoint-minutes", type=float,
                    help="resume checkpoints at every epoch end and, within an epoch, after this many minutes "
                         "(default 10; 0: epoch ends only)")
-    g.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's, usually the core count)")
+    g.add_argument("--threads", type=int,
+                   help="CPU threads for torch (default: torch's, usually the core count; where other jobs keep "
+                        "cores busy, fewer threads are faster: docs/performance.md, 'Threads beside busy cores')")
     g.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 

@@ -29,6 +29,8 @@ import threading
 
 import torch
 
+from . import cpu_waits
+
 #: Diagnostic switch, for measuring the race (tools/vml_race_probe.py): ``1`` skips the warm-up.
 NO_WARMUP_ENV = "SKELREID_NO_VML_WARMUP"
 
@@ -80,7 +82,8 @@ def flush_denormals() -> bool:
 def thread_settings() -> dict:
     """What decides how CPU kernels compute: recorded with every run."""
     return {"torch_threads": torch.get_num_threads(), "torch_interop_threads": torch.get_num_interop_threads(),
-            "mkl": bool(torch.backends.mkl.is_available()), "flush_denormal": _flushing}
+            "mkl": bool(torch.backends.mkl.is_available()), "flush_denormal": _flushing,
+            "omp_waits": cpu_waits.state()}
 
 
 warm_up_math_kernels()
