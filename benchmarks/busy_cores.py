@@ -35,6 +35,7 @@ sys.path.insert(0, str(REPO))
 
 from skelreid.cpu_waits import POLICY_ENV, SPIN_ENV, SPINCOUNT  # noqa: E402
 from skelreid.io import write_json  # noqa: E402
+from skelreid.machine import cpu_summary  # noqa: E402
 
 LIBGOMP_DEFAULT_SPINS = "300000"   # libgomp's documented default with OMP_WAIT_POLICY unset
 SETTINGS = {
@@ -97,8 +98,7 @@ def main(argv=None) -> int:
     for cond, burners in (("idle", 0), (f"{args.burners} busy", args.burners)):
         print(f"{cond}:", flush=True)
         conditions[cond] = measure(burners, args.repeats, args.steps)
-    result = {"machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
-                          "python": platform.python_version()},
+    result = {"machine": {**cpu_summary(), "python": platform.python_version()},
               "repeats": args.repeats, "steps": args.steps, "conditions": conditions}
     print(markdown(result))
     if args.json:

@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import shutil
 import sys
 from pathlib import Path
@@ -78,8 +76,9 @@ def main_(argv=None) -> int:
                                   empty=0), fps=info.fps)
     single = _extract(clip, out / "single")
     single_one = _extract(clip, out / "single_one_follower", "--followers", "1")
-    result = {"machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
-                          "note": args.note, "pose_threads": default_pose_threads()},
+    from skelreid.machine import cpu_summary
+
+    result = {"machine": {**cpu_summary(), "note": args.note, "pose_threads": default_pose_threads()},
               "video": {"path": video.name, "width": info.width, "height": info.height, "fps": info.fps},
               "multi_person": multi,
               "multi_person_one_pose_thread": multi_one,

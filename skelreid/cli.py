@@ -453,7 +453,8 @@ def _video_settings(args: argparse.Namespace, layout: str = "mediapipe_33", leng
 
     length = args.length if getattr(args, "length", None) is not None else length
     clip = args.clip if getattr(args, "clip", None) is not None else clip
-    return ExtractSettings(detector=args.detector, layout=getattr(args, "layout", None) or layout,
+    return ExtractSettings(detector=args.detector, detect_width=args.detect_width,
+                           layout=getattr(args, "layout", None) or layout,
                            start=args.start, frames=args.frames,
                            min_frames=args.min_frames if args.min_frames else length + 2 * clip,
                            min_visible=args.min_visible, track_single=not args.static_pose,
@@ -550,10 +551,17 @@ def _add_inference_options(p: argparse.ArgumentParser) -> None:
 
 
 def _add_video_options(p: argparse.ArgumentParser, extract: bool) -> None:
+    from .video.detect import DETECTORS, DetectorSettings
+    from .video.extract import LAYOUTS_OUT
+
     g = p.add_argument_group("video")
-    g.add_argument("--detector", default="background", choices=["background", "hog"],
+    g.add_argument("--detector", default="background", choices=DETECTORS,
                    help="people finder: background (MOG2 background subtraction, fixed camera; default) or hog "
                         "(OpenCV's HOG people detector, moving cameras)")
+    g.add_argument("--detect-width", type=int, default=DetectorSettings.detect_width, metavar="PIXELS",
+                   help="background subtraction on the frame shrunk by a whole factor to at most this width, "
+                        "faster for some loss of walk frames (docs/video.md; default 0: full size); boxes and "
+                        "poses stay at full size")
     g.add_argument("--static-pose", action="store_true",
                    help="pose every crop afresh, also when the frame holds one person (default: MediaPipe's "
                         "tracking mode follows a lone person, about twice as fast)")
@@ -566,7 +574,7 @@ def _add_video_options(p: argparse.ArgumentParser, extract: bool) -> None:
     g.add_argument("--start", type=int, default=0, help="first frame to read (default 0)")
     g.add_argument("--frames", type=int, help="read at most this many frames per video (default: all)")
     if extract:
-        g.add_argument("--layout", default="mediapipe_33", choices=["mediapipe_33", "casia_b_14"],
+        g.add_argument("--layout", default=LAYOUTS_OUT[0], choices=LAYOUTS_OUT,
                        help="joints written: mediapipe_33 (default, 33 landmarks) or casia_b_14 (for the CASIA-B "
                             "presets; neck = shoulder midpoint)")
         g.add_argument("--length", type=int, help="window length the walks are for (default 6)")

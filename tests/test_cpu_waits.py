@@ -1,4 +1,5 @@
-"""How torch's OpenMP threads wait (skelreid/cpu_waits.py): a short spin by default, the user's choice kept."""
+"""The process's CPU set-up: how torch's OpenMP threads wait (skelreid/cpu_waits.py: a short spin by default,
+the user's choice kept) and the CPU recorded with every figure (skelreid/machine.py)."""
 from __future__ import annotations
 
 import json
@@ -75,3 +76,15 @@ def test_torch_imported_first_is_left_alone_and_said():
     assert out.returncode == 0, out.stderr[-2000:]
     spin, state = json.loads(out.stdout.strip().splitlines()[-1])
     assert spin is None and state["set_by"] is None and state["torch_imported_first"] is True
+
+
+def test_the_cpu_generation_is_read_from_cpuinfo():
+    from skelreid.machine import parse_cpuinfo
+
+    text = ("processor\t: 0\nvendor_id\t: GenuineIntel\ncpu family\t: 6\nmodel\t\t: 143\n"
+            "model name\t: Intel(R) Xeon(R) Processor\nflags\t\t: fpu sse avx2 avx512f avx512_bf16 amx_tile\n\n"
+            "processor\t: 1\nmodel name\t: other\nflags\t\t: fpu\n")
+    got = parse_cpuinfo(text)
+    assert got == {"model_name": "Intel(R) Xeon(R) Processor", "family": "6", "model": "143",
+                   "isa": ["avx2", "avx512f", "avx512_bf16", "amx_tile"]}
+    assert parse_cpuinfo("")["isa"] == []

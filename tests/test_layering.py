@@ -17,7 +17,7 @@ PKG = Path(__file__).resolve().parents[1] / "skelreid"
 #: sub-modules live on its floor), or a sub-module that sits on a higher floor than its package.
 #: ``__init__`` is the package's own ``skelreid/__init__.py``.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("foundation", ("errors", "version", "cpu_waits", "console", "io", "faults", "determinism", "registry", "safe_pickle",
+    ("foundation", ("errors", "version", "cpu_waits", "machine", "console", "io", "faults", "determinism", "registry", "safe_pickle",
                     "device", "presets")),
     ("data: readers -> walks -> windows", ("data",)),
     ("video: frames -> people -> tracks -> walks", ("video",)),

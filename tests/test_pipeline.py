@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +28,8 @@ def test_train_then_evaluate_synthetic(tmp_path, capsys):
     res = json.loads((out / "results.json").read_text())
     assert res["protocol"] == "legacy" and res["selection"] == "val"
     assert set(res["metrics"]) == {"val", "test"}
+    # the machine the figures come from: core count and the CPU's generation marks (Linux)
+    assert res["machine"]["cpus"] == os.cpu_count() and isinstance(res["machine"].get("isa", []), list)
     for m in res["metrics"].values():
         assert 0.0 <= m["rank1"] <= 1.0 and len(m["cmc"]) == 5 and m["cmc"][-1] == pytest.approx(1.0)
     for name in ("cmc.png", "confusion.png", "attention.png", "embedding.png", "losses_rev_rec_LA.png"):

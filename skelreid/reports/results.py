@@ -13,6 +13,7 @@ from ..errors import ConfigError
 from ..io import write_json, write_text
 from ..losses import la_objective
 from ..determinism import thread_settings
+from ..machine import cpu_summary
 from ..version import versions
 from . import paper
 
@@ -57,7 +58,7 @@ def write_reports(run_dir: Path, cfg: RunConfig, p, results: dict, attention: di
         "seed": cfg.seed, "reference_quirks": cfg.reference_quirks, "device": cfg.device,
         "split": {"sha256": manifest_hash(p.manifest), "file": "split.json", **p.summary},
         "config": cfg.to_dict(), "versions": versions(), "stages": results.get("stages", {}),
-        "wall_time_s": results.get("wall_time_s"), "threads": thread_settings(),
+        "wall_time_s": results.get("wall_time_s"), "threads": thread_settings(), "machine": cpu_summary(),
         "normalisation": {"mode": cfg.data.normalise, **_scale(p.manifest),
                           "description": describe_normalisation(cfg.data.normalise,
                                                                 _scale(p.manifest).get("scale"))},

@@ -2,7 +2,10 @@
 
 * ``background`` (default, fixed camera): OpenCV's MOG2 background subtraction, primed with the
   median of frames sampled over the clip (so people are found from the first frame on), shadows
-  dropped, the mask cleaned by morphology; each blob of person size and shape is one box.
+  dropped, the mask cleaned by morphology; each blob of person size and shape is one box. With
+  ``detect_width`` set, a wider frame is shrunk by a whole factor for the subtraction alone (its
+  foreground mask is scaled back, so the clean-up, the boxes and the pose are at full size): faster,
+  at some cost in walk frames (measured in docs/video.md); off by default.
 * ``hog`` (moving camera): OpenCV's HOG people detector (its default linear SVM ships inside
   OpenCV), on the frame upscaled so that 60-pixel people fit its 64 x 128 window, with
   non-maximum suppression.
@@ -35,6 +38,14 @@ class DetectorSettings:
     max_aspect: float = 0.8       # w / h above this: merged walkers
     min_aspect: float = 0.15      # w / h below this: a pole or an edge artefact
     min_fill: float = 0.2         # foreground pixels / box area
+    detect_width: int = 0         # background subtraction on frames shrunk to at most this width (0: full size)
+
+
+def shrink_factor(width: int, detect_width: int) -> int:
+    """The whole factor a frame ``width`` pixels wide is shrunk by for detection (1: full size)."""
+    if detect_width <= 0 or width <= detect_width:
+        return 1
+    return -(-width // detect_width)
 
 
 class BackgroundDetector:
@@ -47,15 +58,27 @@ class BackgroundDetector:
         self.cv2 = cv2
         self.s = settings or DetectorSettings()
         self.sub = cv2.createBackgroundSubtractorMOG2(history=300, varThreshold=25, detectShadows=True)
-        if background is not None:
-            for _ in range(3):
-                self.sub.apply(background, learningRate=1.0)
+        self.k: int | None = None         # the shrink factor, fixed by the first image seen
         self.open_k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
         self.close_k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 15))
+        if background is not None:
+            small = self._shrink(background)
+            for _ in range(3):
+                self.sub.apply(small, learningRate=1.0)
+
+    def _shrink(self, image: np.ndarray) -> np.ndarray:
+        if self.k is None:
+            self.k = shrink_factor(image.shape[1], self.s.detect_width)
+        if self.k == 1:
+            return image
+        h, w = image.shape[:2]
+        return self.cv2.resize(image, (w // self.k, h // self.k), interpolation=self.cv2.INTER_AREA)
 
     def __call__(self, frame: np.ndarray) -> list[Detection]:
         cv2 = self.cv2
-        mask = self.sub.apply(frame, learningRate=0.002)
+        mask = self.sub.apply(self._shrink(frame), learningRate=0.002)
+        if self.k != 1:   # the foreground mask back at full size: the clean-up and the boxes as without shrinking
+            mask = cv2.resize(mask, (frame.shape[1], frame.shape[0]), interpolation=cv2.INTER_NEAREST)
         mask = cv2.threshold(mask, 199, 255, cv2.THRESH_BINARY)[1]        # 127 = shadow, dropped
         mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, self.open_k)
         mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, self.close_k)
@@ -111,9 +134,10 @@ def median_background(frames: list[np.ndarray]) -> np.ndarray | None:
     return np.median(np.stack(frames), axis=0).astype(np.uint8)
 
 
-def make_detector(name: str, background: np.ndarray | None = None):
+def make_detector(name: str, background: np.ndarray | None = None, detect_width: int | None = None):
     if name == "background":
-        return BackgroundDetector(background)
+        settings = DetectorSettings() if detect_width is None else DetectorSettings(detect_width=detect_width)
+        return BackgroundDetector(background, settings)
     if name == "hog":
         return HogDetector()
     from ..errors import ConfigError

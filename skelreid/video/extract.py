@@ -47,7 +47,7 @@ from ..data.records import Sequence, natural_key
 from ..errors import ConfigError, DataError
 from ..io import fsync_dir, read_json, save_npz, write_json
 from . import VIDEO_SUFFIXES, require_cv2, require_mediapipe
-from .detect import DETECTORS, make_detector, median_background
+from .detect import DETECTORS, DetectorSettings, make_detector, median_background
 from .source import frames_in_range, iter_frames, open_video
 from .track import Tracker, TrackSettings, segments
 
@@ -60,6 +60,7 @@ _CASIA_COND = re.compile(r"^(nm|bg|cl)-(\d{2})$")
 @dataclass
 class ExtractSettings:
     detector: str = "background"
+    detect_width: int = DetectorSettings.detect_width   # background subtraction at most this wide (0: full size)
     layout: str = "mediapipe_33"
     start: int = 0
     frames: int | None = None        # at most this many frames per video (None: all)
@@ -73,6 +74,8 @@ class ExtractSettings:
     def check(self) -> None:
         if self.detector not in DETECTORS:
             raise ConfigError(f"--detector {self.detector}: choose one of {', '.join(DETECTORS)}")
+        if self.detect_width < 0:
+            raise ConfigError(f"--detect-width {self.detect_width}: a width in pixels, or 0 for full size")
         if self.layout not in LAYOUTS_OUT:
             raise ConfigError(f"--layout {self.layout}: choose one of {', '.join(LAYOUTS_OUT)}")
         if self.start < 0 or (self.frames is not None and self.frames < 1) or self.min_frames < 1:
@@ -83,7 +86,10 @@ class ExtractSettings:
             raise ConfigError(f"--min-visible {self.min_visible}: a fraction in 0..1")
 
     def fingerprint(self) -> str:
-        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
+        d = asdict(self)
+        if not d["detect_width"]:       # full size, as before the option existed: earlier records stay valid
+            del d["detect_width"]
+        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 
 @dataclass
@@ -353,7 +359,7 @@ def extract_video(entry: VideoEntry, settings: ExtractSettings, progress: bool =
                               "frames": info.frames, "codec": info.fourcc})
     t0 = time.perf_counter()
     background = _background(entry.path, s.start, s.frames, info.frames) if s.detector == "background" else None
-    detector = make_detector(s.detector, background)
+    detector = make_detector(s.detector, background, detect_width=s.detect_width)
     tracker = Tracker(TrackSettings(max_gap=s.max_gap, pose_weight=s.pose_weight))
     own = pool is None
     counts = {"merged_boxes": 0, "no_pose": 0, "mostly_invisible": 0, "off_box": 0}
