@@ -5,16 +5,18 @@ regions libgomp's threads busy-wait 300,000 spins before they sleep (its default
 ``OMP_WAIT_POLICY`` nor ``GOMP_SPINCOUNT`` is set). On cores that nothing else uses, that makes
 the next region start a little sooner. On cores that another process also uses, it is a cliff:
 a thread that spins holds the core the other threads of its team need, every region waits for
-the slowest thread, and each step gets many times slower. Measured on 2 cores with one other
-busy process (``benchmarks/busy_cores.py``, ``docs/performance.md``): the encoder's training
-step at two threads went from about 260 ms (idle cores) to over 5 s.
+the slowest thread, and each step gets many times slower. Measured on 2 cores
+(``benchmarks/busy_cores.py``, ``docs/performance.md``): the encoder's training step at two
+threads took 243 ms on idle cores, 1.8 s beside a process spinning a Python loop and 5.1 s
+beside a one-thread torch training run.
 
 skelreid therefore sets ``GOMP_SPINCOUNT`` to :data:`SPINCOUNT` when the package is imported,
 before torch loads libgomp (libgomp reads its environment once, when it is loaded), unless the
 user has chosen a wait policy (either variable set) or torch is already imported (then it is too
-late for this process, and nothing is changed). With 3,000 spins the busy-core step is about
-ten times faster than at libgomp's default and the idle-core encoder step is within the noise
-of it. :func:`state` says what applies to this process; every run records it.
+late for this process, and nothing is changed). With 3,000 spins the same step took 459 ms
+beside the Python loop and 513 ms beside the training run (4 and 10 times faster), and 254 ms on
+idle cores (5 % slower, within the spread of repeated runs). :func:`state` says what applies to
+this process; every run records it.
 """
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """The CPU a figure was measured on: recorded with every run and benchmark.
 
 Machines of one kind can differ by CPU generation, and with it by a factor of 2 to 3 in speed
-(measured on this project's 2-core machines: ``docs/performance.md``), while reporting the same
+(measured on this project's 2-core machines: ``docs/video.md``, README), while reporting the same
 model name. The instruction-set extensions tell the generations apart, so they are recorded too.
 """
 from __future__ import annotations
